@@ -1,0 +1,115 @@
+//! `broker-core --conf <file>`: runs one broker node from a NanoMQ-compatible HOCON file.
+
+use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use broker_core::{Broker, BrokerConfig, auth::AllowAll, events::NoEvents};
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+/// Tern's MQTT broker node.
+#[derive(Debug, Parser)]
+#[command(name = "broker-core", version, about)]
+struct Args {
+    /// Configuration file (HOCON, NanoMQ's `nanomq.conf` format). Falls back to
+    /// `NANOMQ_CONF_PATH`, then `TERN_CONF`; without any, built-in defaults (TCP on 0.0.0.0:1883).
+    #[arg(long = "conf", value_name = "FILE")]
+    conf: Option<PathBuf>,
+    /// Load and check the configuration, print the problems or "ok", and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+/// How long connections get to close after SIGINT/SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let env = tern_config::Env::from_process();
+    let loaded = match tern_config::resolve_conf_path(args.conf.as_deref(), &env) {
+        Some(path) => match tern_config::load(&path, &env) {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                eprintln!("broker-core: invalid configuration: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        None => tern_config::Loaded { config: tern_config::Config::default(), warnings: vec![] },
+    };
+    if args.check_config {
+        for warning in &loaded.warnings {
+            eprintln!("warning: {warning}");
+        }
+        println!("ok");
+        return ExitCode::SUCCESS;
+    }
+    let tern_log = env.get("TERN_LOG").map(str::to_owned);
+    let _telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("broker-core: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("broker-core: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(loaded.config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("broker-core: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Whether the configuration asks for authentication or ACLs, which this build cannot enforce
+/// yet (the auth-service arrives with its own issue).
+fn auth_required(auth: &tern_config::AuthConfig) -> bool {
+    !auth.allow_anonymous
+        || auth.password.is_some()
+        || auth.acl.is_some()
+        || auth.http_auth.is_some()
+}
+
+async fn serve(config: tern_config::Config) -> anyhow::Result<()> {
+    if auth_required(&config.auth) {
+        // Fail closed: running with every client allowed would silently drop what the file asks.
+        anyhow::bail!(
+            "auth: the configuration asks for authentication or ACLs (allow_anonymous = false, \
+             password, acl or http_auth), and this broker-core cannot enforce them yet (no \
+             auth-service); refusing to start rather than letting every client in"
+        );
+    }
+    let settings = BrokerConfig::from_config(&config);
+    let listeners = broker_core::server::bind_listeners(&config, &settings)
+        .await
+        .context("cannot start listeners")?;
+    let broker = Broker::new(settings, Arc::new(AllowAll), Arc::new(NoEvents));
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(broker_core::run(broker, listeners, shutdown.clone()));
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
+        tracing::warn!("connections did not close within {SHUTDOWN_GRACE:?}; exiting anyway");
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot listen for SIGINT")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
