@@ -249,3 +249,32 @@ async fn too_many_unreleased_qos2_messages_exceed_receive_maximum() {
     bystander.still_served().await;
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn keepalive_timeout_is_0x8d_on_mqtt5() {
+    let broker = TestBroker::start().await;
+    let mut connect = common::raw::connect_packet(V5, "sleepy");
+    connect.keep_alive = 1;
+    let (mut c, _) = RawClient::connect(broker.addr, connect).await;
+    assert_eq!(disconnect_reason(&mut c).await, Some(DisconnectReasonCode::KeepAliveTimeout));
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn empty_client_id_needs_a_clean_session_in_311() {
+    let broker = TestBroker::start().await;
+    let mut connect = common::raw::connect_packet(V311, "");
+    connect.clean_start = false;
+    let mut c = RawClient::open(broker.addr, V311).await;
+    c.send(&Packet::Connect(Box::new(connect))).await;
+    let got = c.until_closed().await;
+    assert!(
+        matches!(got.as_slice(), [Packet::ConnAck(a)] if a.reason_code == ConnectReasonCode::ClientIdentifierNotValid),
+        "CONNACK 2 (identifier rejected), got {got:?}"
+    );
+    let mut clean = common::raw::connect_packet(V311, "");
+    clean.clean_start = true;
+    let (_c, ack) = RawClient::connect(broker.addr, clean).await;
+    assert_eq!(ack.reason_code, ConnectReasonCode::Success, "accepted with a clean session");
+    broker.stop().await;
+}
