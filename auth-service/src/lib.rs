@@ -1,4 +1,18 @@
-//! auth-service: `tern.auth.v1.AuthService` over gRPC.
+//! auth-service: `tern.auth.v1.AuthService` over gRPC — authentication and authorization for
+//! MQTT clients from an ordered chain of backends (NanoMQ's password and ACL files, NanoMQ-style
+//! HTTP auth, Redis, JWT). Stateless: any replica answers any call.
 //!
-//! Not built yet: the backends (password file, ACL file, HTTP auth, Redis, JWT) arrive with the
-//! auth-service issue. There is deliberately no binary until then.
+//! - [`backend`]: the `Backend` trait and its implementations;
+//! - [`chain`]: the order of backends and the policy around them;
+//! - [`service`]: the gRPC service; [`server`]: serving it with health and reflection.
+
+pub mod backend;
+pub mod chain;
+pub mod passwd;
+pub mod server;
+pub mod service;
+pub mod setup;
+pub mod watch;
+
+pub use chain::{Chain, DenyAction, Policy};
+pub use server::{Revocations, serve};

@@ -44,6 +44,8 @@ pub struct ClientIdentity {
     pub peer: SocketAddr,
     /// Listener name, e.g. `tcp:default`.
     pub listener: Arc<str>,
+    /// Port of that listener (`%p` in HTTP auth).
+    pub listener_port: u16,
     /// Transport of the listener.
     pub transport: Transport,
     /// Protocol version from CONNECT.

@@ -12,6 +12,7 @@
 //! Authentication and events plug in through [`auth::Authenticator`] and [`events::EventSink`].
 
 pub mod auth;
+pub mod auth_grpc;
 pub mod broker;
 pub mod clock;
 pub mod config;

@@ -3,7 +3,12 @@
 use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use broker_core::{Broker, BrokerConfig, auth::AllowAll, events::NoEvents};
+use broker_core::{
+    Broker, BrokerConfig,
+    auth::{AllowAll, Authenticator},
+    auth_grpc::{GrpcAuth, GrpcAuthConfig},
+    events::NoEvents,
+};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +30,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // One crypto provider for the whole process (TLS listeners, gRPC clients).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let env = tern_config::Env::from_process();
     let loaded = match tern_config::resolve_conf_path(args.conf.as_deref(), &env) {
         Some(path) => match tern_config::load(&path, &env) {
@@ -70,8 +77,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Whether the configuration asks for authentication or ACLs, which this build cannot enforce
-/// yet (the auth-service arrives with its own issue).
+/// Whether the configuration asks for authentication or ACLs (which only auth-service enforces).
 fn auth_required(auth: &tern_config::AuthConfig) -> bool {
     !auth.allow_anonymous
         || auth.password.is_some()
@@ -80,19 +86,26 @@ fn auth_required(auth: &tern_config::AuthConfig) -> bool {
 }
 
 async fn serve(config: tern_config::Config) -> anyhow::Result<()> {
-    if auth_required(&config.auth) {
-        // Fail closed: running with every client allowed would silently drop what the file asks.
-        anyhow::bail!(
-            "auth: the configuration asks for authentication or ACLs (allow_anonymous = false, \
-             password, acl or http_auth), and this broker-core cannot enforce them yet (no \
-             auth-service); refusing to start rather than letting every client in"
-        );
-    }
+    let auth: Arc<dyn Authenticator> = match GrpcAuthConfig::from_config(&config) {
+        Some(grpc) => {
+            tracing::info!(address = %grpc.address, "authenticating through auth-service");
+            Arc::new(GrpcAuth::start(grpc))
+        }
+        None if auth_required(&config.auth) => {
+            // Fail closed: running with every client allowed would silently drop what the file asks.
+            anyhow::bail!(
+                "auth: the configuration asks for authentication or ACLs (allow_anonymous = false, \
+                 password, acl or http_auth) but names no auth-service to enforce them \
+                 (auth_service.address); refusing to start rather than letting every client in"
+            );
+        }
+        None => Arc::new(AllowAll),
+    };
     let settings = BrokerConfig::from_config(&config);
     let listeners = broker_core::server::bind_listeners(&config, &settings)
         .await
         .context("cannot start listeners")?;
-    let broker = Broker::new(settings, Arc::new(AllowAll), Arc::new(NoEvents));
+    let broker = Broker::new(settings, auth, Arc::new(NoEvents));
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(broker_core::run(broker, listeners, shutdown.clone()));
     wait_for_signal().await?;

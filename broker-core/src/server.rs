@@ -208,6 +208,7 @@ pub async fn bind_listeners(
             addr: l.bind,
             source,
         })?;
+        let port = socket.local_addr().map_or(l.bind.port(), |a| a.port());
         let max_packet_size = l
             .max_packet_size
             .map_or(broker.max_packet_size, |s| u32::try_from(s.as_u64()).unwrap_or(u32::MAX));
@@ -215,6 +216,7 @@ pub async fn bind_listeners(
             socket,
             info: ListenerInfo {
                 name: format!("{kind}:{}", l.name).into(),
+                port,
                 transport,
                 max_packet_size,
                 connect_timeout: l.connect_timeout,

@@ -127,6 +127,7 @@ mod tests {
             password: None,
             peer: "192.0.2.7:5000".parse().expect("addr"),
             listener: Arc::from("tcp:default"),
+            listener_port: 1883,
             transport: Transport::Tcp,
             protocol: ProtocolVersion::V311,
             cert_common_name: None,

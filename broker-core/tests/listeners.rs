@@ -11,12 +11,15 @@ use broker_core::{
     BrokerConfig,
     auth::{AllowAll, Authenticator, BoxFuture, ClientIdentity, ConnectVerdict, Transport},
     transport::{
-        BoxedStream, Layers,
+        Layers,
         tls::{TlsSettings, TlsSource},
         ws::WsStream,
     },
 };
-use common::{ListenerSpec, TestBroker, WAIT, packets, pki, raw::RawClient};
+use common::{
+    ListenerSpec, TestBroker, WAIT, packets, pki,
+    raw::{BoxedStream, RawClient},
+};
 use mqtt_codec::{ConnectReasonCode, DisconnectReasonCode, Packet, ProtocolVersion, QoS};
 use parking_lot::Mutex;
 use tokio::net::TcpStream;

@@ -42,6 +42,7 @@ mod mqtt;
 mod node;
 mod reader;
 mod secret;
+mod services;
 mod source;
 mod units;
 mod webhook;
@@ -65,6 +66,7 @@ pub use log::{LogConfig, LogLevel, LogTarget};
 pub use mqtt::{MAX_PACKET_SIZE_LIMIT, MqttConfig, Overflow, SharedStrategy};
 pub use node::{NodeConfig, SysConfig, default_node_id};
 pub use secret::Secret;
+pub use services::{AuthServiceConfig, UnavailablePolicy};
 pub use units::{ByteSize, PlainUnit, format_duration, parse_duration};
 pub use webhook::{BodyEncoding, WebhookConfig, WebhookEvent, WebhookRule};
 
@@ -92,6 +94,8 @@ pub struct Config {
     pub sys: SysConfig,
     /// `node {}` (Tern): this node's identity.
     pub node: NodeConfig,
+    /// `auth_service {}` (Tern): where auth-service listens and how brokers reach it.
+    pub auth_service: AuthServiceConfig,
     /// The file this configuration was loaded from (`None` for defaults or [`parse_str`]).
     pub source: Option<PathBuf>,
 }
@@ -108,6 +112,7 @@ impl Default for Config {
             webhook: None,
             sys: SysConfig::default(),
             node: NodeConfig::default(),
+            auth_service: AuthServiceConfig::default(),
             source: None,
         }
     }
@@ -162,6 +167,7 @@ pub fn parse_str(
         webhook: webhook::read(&mut reader),
         sys: node::read_sys(&mut reader),
         node: node::read_node(&mut reader),
+        auth_service: services::read_auth_service(&mut reader),
         source: None,
     };
     let (problems, warnings) = reader.finish(applied.ignored);

@@ -291,3 +291,25 @@ fn two_configs_coexist_in_one_process() {
             .config;
     assert_ne!(a.mqtt.max_packet_size, b.mqtt.max_packet_size);
 }
+
+#[test]
+fn auth_service_block() {
+    let loaded = parse(
+        "auth_service {\n  bind = \"127.0.0.1:6000\"\n  address = \"auth-service:50051\"\n  timeout = 500ms\n  resolve_interval = 1s\n  on_unavailable { connect = allow, publish = deny }\n}\n",
+        Path::new("."),
+    );
+    let a = &loaded.config.auth_service;
+    assert_eq!(a.bind, addr("127.0.0.1:6000"));
+    assert_eq!(a.address.as_deref(), Some("auth-service:50051"));
+    assert_eq!(a.timeout, Duration::from_millis(500));
+    assert_eq!(a.resolve_interval, Duration::from_secs(1));
+    assert_eq!(a.on_unavailable.connect, Permit::Allow);
+    assert_eq!(a.on_unavailable.publish, Permit::Deny);
+    assert_eq!(a.on_unavailable.subscribe, Permit::Deny, "default: fail closed");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+
+    let bad =
+        parse_str("auth_service.address = \"no-port\"\n", "t.conf", Path::new("."), &Env::new())
+            .expect_err("invalid address");
+    assert!(bad.to_string().contains("t.conf:1: auth_service.address"), "{bad}");
+}

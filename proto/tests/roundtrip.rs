@@ -33,6 +33,7 @@ fn client() -> types::ClientInfo {
         auth_method: Some("SCRAM-SHA-256".into()),
         auth_data: Some(Bytes::from_static(&[1, 2, 3])),
         user_properties: vec![types::UserProperty { key: "k".into(), value: "v".into() }],
+        listener_port: 8883,
     }
 }
 

@@ -5,8 +5,10 @@
 //! - [`bind_tcp`] / [`bind_tokio`]: listeners on `127.0.0.1:0`, so services under test never fight
 //!   over fixed ports.
 //! - [`eventually`]: poll a condition until it holds or a deadline passes, instead of sleeping.
+//! - [`mqtt`]: a raw MQTT client on Tern's codec, and packet builders.
 //! - [`install_crypto_provider`]: the process-wide rustls provider (aws-lc-rs), as every `main` does.
 
+pub mod mqtt;
 mod redis_server;
 
 use std::{future::Future, net::SocketAddr, time::Duration};

@@ -158,6 +158,7 @@ where
         password: connect.password.clone(),
         peer: peer.addr,
         listener: Arc::clone(&listener.name),
+        listener_port: listener.port,
         transport: listener.transport,
         protocol: version,
         cert_common_name: peer.cert_common_name.clone(),
@@ -344,6 +345,12 @@ async fn refused<R, W: AsyncWrite + Unpin>(
         session_present: false,
     });
     tracing::info!(client_id = %client.client_id, code = ?code, "connection refused");
+    // MQTT 3.1.1's return code 4 means "malformed user name or password"; a wrong password is
+    // "not authorized" (5), as NanoMQ answers. MQTT 5 keeps 0x86.
+    let code = match (client.protocol.is_v5(), code) {
+        (false, ConnectReasonCode::BadUserNameOrPassword) => ConnectReasonCode::NotAuthorized,
+        (_, code) => code,
+    };
     refuse(writer, client.protocol, code, None).await;
     None
 }

@@ -48,6 +48,8 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 pub struct ListenerInfo {
     /// Listener name, e.g. `tcp:default`.
     pub name: Arc<str>,
+    /// The port it listens on.
+    pub port: u16,
     /// Transport.
     pub transport: Transport,
     /// Largest packet accepted on this listener.

@@ -1,0 +1,110 @@
+//! `auth-service --conf <file>`: serves `tern.auth.v1.AuthService` (with health and reflection)
+//! from the `auth {}` block of a NanoMQ-format file, on `auth_service.bind`.
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use anyhow::Context as _;
+use clap::Parser;
+
+/// Tern's authentication and authorization service.
+#[derive(Debug, Parser)]
+#[command(name = "auth-service", version, about)]
+struct Args {
+    /// Configuration file (HOCON, NanoMQ's `nanomq.conf` format). Falls back to
+    /// `NANOMQ_CONF_PATH`, then `TERN_CONF`; without any, built-in defaults (anonymous allowed).
+    #[arg(long = "conf", value_name = "FILE")]
+    conf: Option<PathBuf>,
+    /// Load and check the configuration, print the problems or "ok", and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+/// How often the password and ACL files are checked for changes.
+const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let env = tern_config::Env::from_process();
+    let loaded = match tern_config::resolve_conf_path(args.conf.as_deref(), &env) {
+        Some(path) => match tern_config::load(&path, &env) {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                eprintln!("auth-service: invalid configuration: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        None => tern_config::Loaded { config: tern_config::Config::default(), warnings: vec![] },
+    };
+    if args.check_config {
+        for warning in &loaded.warnings {
+            eprintln!("warning: {warning}");
+        }
+        return match auth_service::setup::build(&loaded.config) {
+            Ok(_) => {
+                println!("ok");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("auth-service: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let tern_log = env.get("TERN_LOG").map(str::to_owned);
+    let _telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("auth-service: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("auth-service: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(loaded.config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("auth-service: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: tern_config::Config) -> anyhow::Result<()> {
+    let built = auth_service::setup::build(&config)?;
+    let listener = tokio::net::TcpListener::bind(config.auth_service.bind)
+        .await
+        .with_context(|| format!("auth_service.bind: cannot bind {}", config.auth_service.bind))?;
+    tracing::info!(addr = %listener.local_addr()?, "auth-service listening");
+    let revocations = auth_service::Revocations::new();
+    tokio::spawn(auth_service::watch::watch_files(
+        built.watched,
+        RELOAD_INTERVAL,
+        revocations.clone(),
+    ));
+    auth_service::serve(built.chain, revocations, listener, wait_for_signal()).await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    match term {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
