@@ -2,9 +2,11 @@
 //!
 //! - **Deadline and retries:** every call has the configured deadline; Authenticate and Authorize
 //!   are idempotent and are retried on UNAVAILABLE (another replica may answer) within it.
-//! - **Replicas:** the service's host name is resolved every `resolve_interval` and calls are
-//!   balanced over every address it returns (tonic does not re-resolve by itself), which is what
-//!   `docker compose up --scale auth-service=3` needs.
+//! - **Replicas:** the service's host name is resolved every `resolve_interval` (tonic does not
+//!   re-resolve by itself) and calls go round-robin over every address it returns, which is what
+//!   `docker compose up --scale auth-service=3` needs. A call that finds a replica UNAVAILABLE is
+//!   retried on the next one, and that replica is skipped for a while: failover does not depend
+//!   on a dead connection noticing it is dead.
 //! - **No round trip per publish:** the ACL auth-service preloads at CONNECT is evaluated locally;
 //!   otherwise decisions are cached per client (`auth.cache { max_size, ttl }`, capped by the TTL
 //!   the service gives). Superusers are never checked.
@@ -37,7 +39,7 @@ use tern_acl::{Action, ClientPolicy, ClientRule, Permission, RuleAction, RuleTop
 use tokio_stream::StreamExt as _;
 use tonic::{
     Code,
-    transport::{Channel, Endpoint, channel::Change},
+    transport::{Channel, Endpoint},
 };
 
 use crate::auth::{
@@ -45,7 +47,7 @@ use crate::auth::{
     Permission as BrokerPermission, Transport,
 };
 
-/// Attempts per call (the first plus retries on UNAVAILABLE), all within the deadline.
+/// Replicas tried per call (the first plus retries on UNAVAILABLE), all within the deadline.
 const ATTEMPTS: usize = 3;
 /// Pause before re-opening the revocation stream after it broke.
 const WATCH_BACKOFF: Duration = Duration::from_secs(1);
@@ -92,9 +94,75 @@ impl GrpcAuthConfig {
     }
 }
 
+/// How long a replica that answered UNAVAILABLE is tried only after the others.
+const DOWN_FOR: Duration = Duration::from_secs(3);
+
+/// One auth-service replica.
+#[derive(Debug)]
+struct Replica {
+    addr: SocketAddr,
+    /// A lazily connected channel to it.
+    client: AuthServiceClient<Channel>,
+    /// Until when (ms since `Replicas::epoch`) it is considered down.
+    down_until_ms: AtomicU64,
+}
+
+/// The replicas behind the configured address, kept up to date by the resolver task.
+#[derive(Debug)]
+struct Replicas {
+    /// The current set; replaced whole, read under a short lock (never across `.await`).
+    list: parking_lot::RwLock<Arc<Vec<Arc<Replica>>>>,
+    /// Round-robin position.
+    next: std::sync::atomic::AtomicUsize,
+    /// Reference point of `down_until_ms`.
+    epoch: Instant,
+    /// Becomes true once the address resolved at least once.
+    resolved: tokio::sync::watch::Sender<bool>,
+}
+
+impl Replicas {
+    fn new() -> Self {
+        Self {
+            list: parking_lot::RwLock::new(Arc::new(Vec::new())),
+            next: std::sync::atomic::AtomicUsize::new(0),
+            epoch: Instant::now(),
+            resolved: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The replicas to try for one call: round-robin, those recently down last.
+    fn order(&self) -> Vec<Arc<Replica>> {
+        let list = Arc::clone(&self.list.read());
+        if list.is_empty() {
+            return Vec::new();
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % list.len();
+        let now = self.now_ms();
+        let (up, down): (Vec<_>, Vec<_>) = (0..list.len())
+            .map(|i| Arc::clone(&list[(start + i) % list.len()]))
+            .partition(|r| r.down_until_ms.load(Ordering::Relaxed) <= now);
+        up.into_iter().chain(down).collect()
+    }
+
+    fn mark_down(&self, replica: &Replica) {
+        let until = self.now_ms() + u64::try_from(DOWN_FOR.as_millis()).unwrap_or(u64::MAX);
+        replica.down_until_ms.store(until, Ordering::Relaxed);
+    }
+
+    /// Waits (at most `limit`) until the address has resolved once.
+    async fn wait_resolved(&self, limit: Duration) {
+        let mut ready = self.resolved.subscribe();
+        let _ = tokio::time::timeout(limit, ready.wait_for(|r| *r)).await;
+    }
+}
+
 #[derive(Debug)]
 struct Shared {
-    client: AuthServiceClient<Channel>,
+    replicas: Replicas,
     config: GrpcAuthConfig,
     /// Bumped by every revocation: authorizers created before it drop what they cached.
     epoch: AtomicU64,
@@ -115,19 +183,9 @@ impl GrpcAuth {
 
     /// Like [`GrpcAuth::start`], with another way of turning the address into socket addresses.
     pub fn with_resolver(config: GrpcAuthConfig, resolver: Arc<dyn Resolve>) -> Self {
-        let (channel, changes) = Channel::balance_channel::<SocketAddr>(64);
-        tokio::spawn(resolve_loop(
-            config.address.clone(),
-            config.resolve_interval,
-            config.timeout,
-            resolver,
-            changes,
-        ));
-        let shared = Arc::new(Shared {
-            client: AuthServiceClient::new(channel),
-            config,
-            epoch: AtomicU64::new(0),
-        });
+        let shared =
+            Arc::new(Shared { replicas: Replicas::new(), config, epoch: AtomicU64::new(0) });
+        tokio::spawn(resolve_loop(Arc::downgrade(&shared), resolver));
         tokio::spawn(watch_revocations(Arc::downgrade(&shared)));
         Self { shared }
     }
@@ -150,46 +208,48 @@ impl Resolve for DnsResolver {
     }
 }
 
-async fn resolve_loop(
-    address: String,
-    interval: Duration,
-    connect_timeout: Duration,
-    resolver: Arc<dyn Resolve>,
-    changes: tokio::sync::mpsc::Sender<Change<SocketAddr, Endpoint>>,
-) {
-    let mut known: HashSet<SocketAddr> = HashSet::new();
+async fn resolve_loop(shared: std::sync::Weak<Shared>, resolver: Arc<dyn Resolve>) {
     loop {
-        match resolver.resolve(&address).await {
+        let Some(strong) = shared.upgrade() else { return };
+        let config = &strong.config;
+        match resolver.resolve(&config.address).await {
             Ok(now) if !now.is_empty() => {
-                for gone in known.difference(&now) {
-                    if changes.send(Change::Remove(*gone)).await.is_err() {
-                        return;
-                    }
-                }
-                for new in now.difference(&known) {
-                    let endpoint = match Endpoint::from_shared(format!("http://{new}")) {
-                        Ok(e) => e.connect_timeout(connect_timeout).tcp_nodelay(true),
-                        Err(error) => {
-                            tracing::warn!(%error, "auth-service address unusable");
-                            continue;
+                let current = Arc::clone(&strong.replicas.list.read());
+                let known: HashSet<SocketAddr> = current.iter().map(|r| r.addr).collect();
+                if known != now {
+                    let mut next: Vec<Arc<Replica>> =
+                        current.iter().filter(|r| now.contains(&r.addr)).cloned().collect();
+                    for addr in now.iter().filter(|a| !known.contains(a)) {
+                        match Endpoint::from_shared(format!("http://{addr}")) {
+                            Ok(endpoint) => next.push(Arc::new(Replica {
+                                addr: *addr,
+                                client: AuthServiceClient::new(
+                                    endpoint
+                                        .connect_timeout(config.timeout)
+                                        .tcp_nodelay(true)
+                                        .connect_lazy(),
+                                ),
+                                down_until_ms: AtomicU64::new(0),
+                            })),
+                            Err(error) => tracing::warn!(%error, "auth-service address unusable"),
                         }
-                    };
-                    if changes.send(Change::Insert(*new, endpoint)).await.is_err() {
-                        return;
                     }
+                    next.sort_by_key(|r| r.addr);
+                    tracing::info!(address = %config.address, replicas = next.len(), "auth-service replicas");
+                    *strong.replicas.list.write() = Arc::new(next);
                 }
-                if now != known {
-                    tracing::info!(address = %address, replicas = now.len(), "auth-service replicas");
-                }
-                known = now;
+                strong.replicas.resolved.send_replace(true);
             }
             // Keep the last known replicas while the name does not resolve.
-            Ok(_) => tracing::warn!(address = %address, "auth-service name resolves to nothing"),
-            Err(error) => tracing::warn!(address = %address, %error, "cannot resolve auth-service"),
+            Ok(_) => {
+                tracing::warn!(address = %config.address, "auth-service name resolves to nothing")
+            }
+            Err(error) => {
+                tracing::warn!(address = %config.address, %error, "cannot resolve auth-service")
+            }
         }
-        if changes.is_closed() {
-            return;
-        }
+        let interval = config.resolve_interval;
+        drop(strong);
         tokio::time::sleep(interval).await;
     }
 }
@@ -201,12 +261,18 @@ async fn watch_revocations(shared: std::sync::Weak<Shared>) {
     let mut interrupted = false;
     loop {
         let Some(strong) = shared.upgrade() else { return };
-        let mut client = strong.client.clone();
+        strong.replicas.wait_resolved(WATCH_BACKOFF).await;
+        let replica = strong.replicas.order().into_iter().next();
         let node_id = strong.config.node_id.to_string();
         drop(strong);
-        if let Ok(response) =
-            client.watch_revocations(pb::WatchRevocationsRequest { node_id }).await
-        {
+        let opened = match replica {
+            Some(replica) => {
+                let mut client = replica.client.clone();
+                client.watch_revocations(pb::WatchRevocationsRequest { node_id }).await.ok()
+            }
+            None => None,
+        };
+        if let Some(response) = opened {
             if interrupted {
                 let Some(strong) = shared.upgrade() else { return };
                 strong.epoch.fetch_add(1, Ordering::Relaxed);
@@ -223,19 +289,29 @@ async fn watch_revocations(shared: std::sync::Weak<Shared>) {
     }
 }
 
-/// Runs `call` until it succeeds, fails with something other than UNAVAILABLE, or the deadline
-/// passes.
-async fn with_retries<T, F, Fut>(timeout: Duration, mut call: F) -> Result<T, tonic::Status>
+/// Runs `call` on one replica after another until one answers (or fails with something other
+/// than UNAVAILABLE), within the deadline. Replicas that answer UNAVAILABLE are skipped for a
+/// while by later calls.
+async fn with_retries<T, F, Fut>(
+    replicas: &Replicas,
+    timeout: Duration,
+    mut call: F,
+) -> Result<T, tonic::Status>
 where
-    F: FnMut() -> Fut,
+    F: FnMut(AuthServiceClient<Channel>) -> Fut,
     Fut: std::future::Future<Output = Result<T, tonic::Status>>,
 {
     let attempts = async {
-        let mut last = tonic::Status::unavailable("no attempt");
-        for _ in 0..ATTEMPTS {
-            match call().await {
+        replicas.wait_resolved(timeout).await;
+        let mut last = tonic::Status::unavailable("no auth-service replica is known");
+        for replica in replicas.order().into_iter().take(ATTEMPTS.max(1)) {
+            match call(replica.client.clone()).await {
                 Ok(value) => return Ok(value),
-                Err(status) if status.code() == Code::Unavailable => last = status,
+                Err(status) if status.code() == Code::Unavailable => {
+                    tracing::debug!(replica = %replica.addr, %status, "auth-service replica unavailable");
+                    replicas.mark_down(&replica);
+                    last = status;
+                }
                 Err(status) => return Err(status),
             }
         }
@@ -314,8 +390,7 @@ impl Authenticator for GrpcAuth {
         Box::pin(async move {
             let epoch = shared.epoch.load(Ordering::Relaxed);
             let request = pb::AuthenticateRequest { client: Some(client_info(&client, true)) };
-            let answer = with_retries(shared.config.timeout, || {
-                let mut stub = shared.client.clone();
+            let answer = with_retries(&shared.replicas, shared.config.timeout, |mut stub| {
                 let request = request.clone();
                 async move { stub.authenticate(request).await.map(tonic::Response::into_inner) }
             })
@@ -470,8 +545,7 @@ impl AuthorizerInner {
                 })
                 .collect(),
         };
-        let answer = with_retries(self.shared.config.timeout, || {
-            let mut stub = self.shared.client.clone();
+        let answer = with_retries(&self.shared.replicas, self.shared.config.timeout, |mut stub| {
             let request = request.clone();
             async move { stub.authorize(request).await.map(tonic::Response::into_inner) }
         })

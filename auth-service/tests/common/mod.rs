@@ -155,9 +155,13 @@ pub fn grpc_config(address: String) -> GrpcAuthConfig {
 
 impl TestBroker {
     pub async fn start(auth: GrpcAuthConfig) -> Self {
+        Self::start_with(Arc::new(GrpcAuth::start(auth))).await
+    }
+
+    pub async fn start_with(auth: Arc<dyn broker_core::auth::Authenticator>) -> Self {
         let config = BrokerConfig { sys_interval: None, ..BrokerConfig::default() };
         let max_packet_size = config.max_packet_size;
-        let broker = Broker::new(config, Arc::new(GrpcAuth::start(auth)), Arc::new(NoEvents));
+        let broker = Broker::new(config, auth, Arc::new(NoEvents));
         let (socket, addr) = test_support::bind_tokio().await;
         let listener = BoundListener::tcp(
             socket,
