@@ -36,11 +36,18 @@ fn main() -> ExitCode {
         },
         None => tern_config::Loaded { config: tern_config::Config::default(), warnings: vec![] },
     };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("auth-service: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     if args.check_config {
         for warning in &loaded.warnings {
             eprintln!("warning: {warning}");
         }
-        return match auth_service::setup::build(&loaded.config) {
+        return match runtime.block_on(async { auth_service::setup::build(&loaded.config) }) {
             Ok(_) => {
                 println!("ok");
                 ExitCode::SUCCESS
@@ -62,13 +69,6 @@ fn main() -> ExitCode {
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(error) => {
-            eprintln!("auth-service: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
     match runtime.block_on(serve(loaded.config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -1,9 +1,9 @@
 //! Building the service from a loaded configuration: the backends `auth {}` describes, in chain
 //! order, the chain's policy, and the files to watch for hot reload.
 //!
-//! Chain order: the password file, then the ACL file, then HTTP auth — so a user in the password
-//! file is decided locally and HTTP is asked about the others (NanoMQ asked HTTP as well, after
-//! the file; the difference is listed in the README).
+//! Chain order: JWT (a token in the password field), the password file, Redis, the ACL file, then
+//! HTTP auth — so local answers come first and HTTP is asked about what nobody else knows
+//! (NanoMQ asked HTTP as well, after the file; the difference is listed in the README).
 
 use std::sync::Arc;
 
@@ -11,8 +11,12 @@ use tern_acl::{Permission, Rule};
 
 use crate::{
     backend::{
-        Backend, BackendError, acl_file::AclFile, http::HttpBackend, http::HttpSettings,
+        Backend, BackendError,
+        acl_file::AclFile,
+        http::{HttpBackend, HttpSettings},
+        jwt::{JwtBackend, JwtKey, JwtSettings},
         password_file::PasswordFile,
+        redis::{RedisBackend, RedisSettings, SaltPosition},
     },
     chain::{Chain, DenyAction, Policy},
     watch::Watched,
@@ -42,11 +46,39 @@ fn acl_rules(rules: &[tern_config::AclRule]) -> Result<Vec<Rule>, SetupError> {
     rules.iter().map(|r| Rule::from_config(r).map_err(|e| SetupError::Acl(e.to_string()))).collect()
 }
 
-/// The chain described by `config.auth`.
+fn jwt_settings(jwt: &tern_config::JwtAuthConfig) -> Result<JwtSettings, SetupError> {
+    let key = match (&jwt.secret, &jwt.public_key) {
+        (Some(secret), _) if jwt.secret_base64_encoded => JwtKey::HmacBase64(secret.clone()),
+        (Some(secret), _) => JwtKey::Hmac(secret.clone()),
+        (None, Some(path)) => JwtKey::public_key_file(path)?,
+        (None, None) => {
+            return Err(SetupError::Backend(BackendError::Invalid {
+                backend: "jwt",
+                reason: "auth.jwt needs secret or public_key".into(),
+            }));
+        }
+    };
+    let mut settings = JwtSettings::new(key);
+    settings.issuer = jwt.issuer.clone();
+    settings.audience = jwt.audience.clone();
+    settings.require_exp = jwt.require_exp;
+    settings.leeway = jwt.leeway;
+    settings.username_claim = jwt.username_claim.clone();
+    settings.clientid_claim = jwt.clientid_claim.clone();
+    settings.superuser_claim = Some(jwt.superuser_claim.clone());
+    settings.acl_claim = Some(jwt.acl_claim.clone());
+    Ok(settings)
+}
+
+/// The chain described by `config.auth`. Must run inside a tokio runtime (the Redis backend
+/// connects lazily on it).
 pub fn build(config: &tern_config::Config) -> Result<Built, SetupError> {
     let auth = &config.auth;
     let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
     let mut watched = Vec::new();
+    if let Some(jwt) = &auth.jwt {
+        backends.push(Arc::new(JwtBackend::new(jwt_settings(jwt)?)?));
+    }
     if let Some(passwords) = &auth.password {
         let backend =
             Arc::new(PasswordFile::new(passwords.entries.clone(), passwords.file.clone()));
@@ -63,6 +95,18 @@ pub fn build(config: &tern_config::Config) -> Result<Built, SetupError> {
             });
         }
         backends.push(backend);
+    }
+    if let Some(redis) = &auth.redis {
+        backends.push(Arc::new(RedisBackend::new(RedisSettings {
+            url: redis.url.expose().to_owned(),
+            user_key: redis.user_key.clone(),
+            acl_key: redis.acl_key.clone(),
+            salt_position: match redis.salt_position {
+                tern_config::SaltPosition::Prefix => SaltPosition::Prefix,
+                tern_config::SaltPosition::Suffix => SaltPosition::Suffix,
+            },
+            timeout: redis.timeout,
+        })?));
     }
     if let Some(acl) = &auth.acl {
         let backend = Arc::new(AclFile::new(acl_rules(&acl.rules)?));

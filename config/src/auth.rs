@@ -34,6 +34,62 @@ pub struct AuthConfig {
     pub acl: Option<AclSource>,
     /// `auth.http_auth {}` (NanoMQ): HTTP auth requests. `None` = no HTTP auth.
     pub http_auth: Option<HttpAuthConfig>,
+    /// `auth.jwt {}` (Tern): JWTs in the password field. `None` = off.
+    pub jwt: Option<JwtAuthConfig>,
+    /// `auth.redis {}` (Tern): users and ACLs in Redis. `None` = off.
+    pub redis: Option<RedisAuthConfig>,
+}
+
+/// `auth.jwt {}` (Tern, EMQX's key names): verify a JWT sent as the MQTT password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtAuthConfig {
+    /// `secret`: HMAC key (HS256/384/512). Exactly one of `secret` and `public_key`.
+    pub secret: Option<Secret>,
+    /// `secret_base64_encoded`: the secret is written in base64. Default false.
+    pub secret_base64_encoded: bool,
+    /// `public_key`: PEM file of an RSA or EC public key (RS*/PS*/ES*).
+    pub public_key: Option<PathBuf>,
+    /// `issuer`: required `iss`.
+    pub issuer: Option<String>,
+    /// `audience`: required `aud`.
+    pub audience: Option<String>,
+    /// `require_exp`: refuse tokens without `exp`. Default false (`exp` is honoured when present).
+    pub require_exp: bool,
+    /// `leeway`: clock skew tolerated on `exp`/`nbf`. Default 0s.
+    pub leeway: Duration,
+    /// `username_claim`: a claim that must equal the username.
+    pub username_claim: Option<String>,
+    /// `clientid_claim`: a claim that must equal the client id.
+    pub clientid_claim: Option<String>,
+    /// `superuser_claim`: boolean claim making a superuser. Default `is_superuser`.
+    pub superuser_claim: String,
+    /// `acl_claim`: claim holding the client's ACL (EMQX 4 or 5 shape). Default `acl`.
+    pub acl_claim: String,
+}
+
+/// Where the salt goes in legacy salted SHA-256 password hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaltPosition {
+    /// `sha256(salt + password)`.
+    Prefix,
+    /// `sha256(password + salt)`.
+    Suffix,
+}
+
+/// `auth.redis {}` (Tern, EMQX's default layout): users and per-user ACLs in Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisAuthConfig {
+    /// `url`: `redis://[user:password@]host:port/db` (secret: may hold a password).
+    pub url: Secret,
+    /// `user_key`: hash of a user (`password_hash`, `salt`, `is_superuser`). Default
+    /// `mqtt_user:${username}`.
+    pub user_key: String,
+    /// `acl_key`: hash topic -> publish|subscribe|all. Default `mqtt_acl:${username}`; `""` = none.
+    pub acl_key: Option<String>,
+    /// `salt_position`: `prefix` (default) or `suffix`.
+    pub salt_position: SaltPosition,
+    /// `timeout`: bound on one Redis call. Default 5s.
+    pub timeout: Duration,
 }
 
 impl Default for AuthConfig {
@@ -46,6 +102,8 @@ impl Default for AuthConfig {
             password: None,
             acl: None,
             http_auth: None,
+            jwt: None,
+            redis: None,
         }
     }
 }
@@ -197,7 +255,77 @@ pub(crate) fn read(r: &mut Reader<'_>) -> AuthConfig {
         password,
         acl,
         http_auth: http_auth::read(r),
+        jwt: read_jwt(r),
+        redis: read_redis(r),
     }
+}
+
+fn read_jwt(r: &mut Reader<'_>) -> Option<JwtAuthConfig> {
+    if !r.has("auth.jwt") || r.block("auth.jwt").is_none() {
+        return None;
+    }
+    let secret = r.non_empty("auth.jwt.secret").map(Secret::new);
+    let has_public_key = r.has("auth.jwt.public_key");
+    let public_key = r.existing_file("auth.jwt.public_key", "public key");
+    if secret.is_some() == has_public_key {
+        r.error("auth.jwt", "needs exactly one of secret and public_key");
+    }
+    Some(JwtAuthConfig {
+        secret,
+        secret_base64_encoded: r.bool("auth.jwt.secret_base64_encoded", false),
+        public_key,
+        issuer: r.non_empty("auth.jwt.issuer"),
+        audience: r.non_empty("auth.jwt.audience"),
+        require_exp: r.bool("auth.jwt.require_exp", false),
+        leeway: r.duration("auth.jwt.leeway", Duration::ZERO, PlainUnit::Seconds),
+        username_claim: r.non_empty("auth.jwt.username_claim"),
+        clientid_claim: r.non_empty("auth.jwt.clientid_claim"),
+        superuser_claim: r
+            .non_empty("auth.jwt.superuser_claim")
+            .unwrap_or_else(|| "is_superuser".into()),
+        acl_claim: r.non_empty("auth.jwt.acl_claim").unwrap_or_else(|| "acl".into()),
+    })
+}
+
+fn read_redis(r: &mut Reader<'_>) -> Option<RedisAuthConfig> {
+    if !r.has("auth.redis") || r.block("auth.redis").is_none() {
+        return None;
+    }
+    let url = match r.non_empty("auth.redis.url") {
+        Some(url)
+            if url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("redis+unix://") =>
+        {
+            url
+        }
+        Some(_) => {
+            r.error("auth.redis.url", "must start with redis://, rediss:// or redis+unix://");
+            String::new()
+        }
+        None => {
+            r.error("auth.redis.url", "is required");
+            String::new()
+        }
+    };
+    let acl_key = match r.string("auth.redis.acl_key") {
+        Some(key) if key.is_empty() => None,
+        Some(key) => Some(key),
+        None => Some("mqtt_acl:${username}".into()),
+    };
+    Some(RedisAuthConfig {
+        url: Secret::new(url),
+        user_key: r
+            .non_empty("auth.redis.user_key")
+            .unwrap_or_else(|| "mqtt_user:${username}".into()),
+        acl_key,
+        salt_position: r.choice(
+            "auth.redis.salt_position",
+            SaltPosition::Prefix,
+            &[("prefix", SaltPosition::Prefix), ("suffix", SaltPosition::Suffix)],
+        ),
+        timeout: r.duration("auth.redis.timeout", Duration::from_secs(5), PlainUnit::Seconds),
+    })
 }
 
 /// The `username = password` entries of the block at `key`.

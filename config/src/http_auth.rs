@@ -30,6 +30,10 @@ pub struct HttpAuthConfig {
     /// `cache_ttl` (NanoMQ): how long an allowed result is reused. Default 0s = no cache, as in
     /// NanoMQ (broker-core's `auth.cache` still caches decisions per client).
     pub cache_ttl: Duration,
+    /// `json_answers` (Tern): read EMQX-style JSON answers
+    /// (`{"result": "allow"|"deny"|"ignore", "is_superuser": bool}`) instead of NanoMQ's
+    /// status-only ones. Default false.
+    pub json_answers: bool,
 }
 
 impl Default for HttpAuthConfig {
@@ -42,6 +46,7 @@ impl Default for HttpAuthConfig {
             connect_timeout: Duration::from_secs(5),
             pool_size: 32,
             cache_ttl: Duration::ZERO,
+            json_answers: false,
         }
     }
 }
@@ -92,6 +97,7 @@ pub(crate) fn read(r: &mut Reader<'_>) -> Option<HttpAuthConfig> {
         connect_timeout: positive(r, "auth.http_auth.connect_timeout", d.connect_timeout),
         pool_size: r.u32_in("auth.http_auth.pool_size", d.pool_size, 1, u32::MAX),
         cache_ttl: r.duration("auth.http_auth.cache_ttl", d.cache_ttl, PlainUnit::Seconds),
+        json_answers: r.bool("auth.http_auth.json_answers", d.json_answers),
     };
     if config.auth_req.is_none() && config.super_req.is_none() && config.acl_req.is_none() {
         r.warn(format!(

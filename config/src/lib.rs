@@ -52,8 +52,8 @@ use std::path::{Path, PathBuf};
 use hocon::HoconValue;
 
 pub use auth::{
-    AclAction, AclRule, AclSource, AuthCacheConfig, AuthConfig, DenyAction, PasswordSource, Permit,
-    Who,
+    AclAction, AclRule, AclSource, AuthCacheConfig, AuthConfig, DenyAction, JwtAuthConfig,
+    PasswordSource, Permit, RedisAuthConfig, SaltPosition, Who,
 };
 pub use env::Env;
 pub use error::{ConfigError, Location, Problem};

@@ -313,3 +313,32 @@ fn auth_service_block() {
             .expect_err("invalid address");
     assert!(bad.to_string().contains("t.conf:1: auth_service.address"), "{bad}");
 }
+
+#[test]
+fn jwt_and_redis_blocks() {
+    let loaded = parse(
+        "auth {\n  jwt { secret = \"k\", issuer = \"tern\", leeway = 5s, acl_claim = \"perms\" }\n  redis { url = \"redis://:pw@127.0.0.1:6379/0\", acl_key = \"\", salt_position = suffix }\n  http_auth.json_answers = true\n}\n",
+        Path::new("."),
+    );
+    let auth = &loaded.config.auth;
+    let jwt = auth.jwt.as_ref().expect("jwt");
+    assert_eq!(jwt.secret.as_ref().map(|s| s.expose()), Some("k"));
+    assert_eq!(jwt.issuer.as_deref(), Some("tern"));
+    assert_eq!(jwt.leeway, Duration::from_secs(5));
+    assert_eq!(jwt.acl_claim, "perms");
+    assert_eq!(jwt.superuser_claim, "is_superuser");
+    let redis = auth.redis.as_ref().expect("redis");
+    assert_eq!(redis.user_key, "mqtt_user:${username}");
+    assert_eq!(redis.acl_key, None, "an empty acl_key turns the Redis ACL off");
+    assert_eq!(redis.salt_position, tern_config::SaltPosition::Suffix);
+    assert!(!format!("{:?}", loaded.config).contains(":pw@"), "the Redis URL is a secret");
+    assert!(auth.http_auth.as_ref().is_some_and(|h| h.json_answers));
+
+    let bad = parse_str("auth.jwt { issuer = \"x\" }\n", "t.conf", Path::new("."), &Env::new())
+        .expect_err("a key is needed");
+    assert!(bad.to_string().contains("auth.jwt"), "{bad}");
+    let bad =
+        parse_str("auth.redis { url = \"http://x\" }\n", "t.conf", Path::new("."), &Env::new())
+            .expect_err("not a redis url");
+    assert!(bad.to_string().contains("auth.redis.url"), "{bad}");
+}

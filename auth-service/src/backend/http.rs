@@ -72,7 +72,7 @@ pub struct HttpSettings {
 }
 
 impl HttpSettings {
-    /// The settings of a parsed `auth.http_auth {}` block (NanoMQ answers).
+    /// The settings of a parsed `auth.http_auth {}` block.
     pub fn from_config(config: &HttpAuthConfig) -> Self {
         Self {
             auth_req: config.auth_req.clone(),
@@ -82,7 +82,7 @@ impl HttpSettings {
             connect_timeout: config.connect_timeout,
             pool_size: config.pool_size,
             cache_ttl: config.cache_ttl,
-            json_answers: false,
+            json_answers: config.json_answers,
         }
     }
 }
