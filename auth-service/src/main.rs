@@ -26,15 +26,12 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let env = tern_config::Env::from_process();
-    let loaded = match tern_config::resolve_conf_path(args.conf.as_deref(), &env) {
-        Some(path) => match tern_config::load(&path, &env) {
-            Ok(loaded) => loaded,
-            Err(error) => {
-                eprintln!("auth-service: invalid configuration: {error}");
-                return ExitCode::from(2);
-            }
-        },
-        None => tern_config::Loaded { config: tern_config::Config::default(), warnings: vec![] },
+    let loaded = match tern_config::load_or_default(args.conf.as_deref(), &env) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("auth-service: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

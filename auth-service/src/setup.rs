@@ -13,7 +13,7 @@ use crate::{
     backend::{
         Backend, BackendError,
         acl_file::AclFile,
-        http::{HttpBackend, HttpSettings},
+        http::HttpBackend,
         jwt::{JwtBackend, JwtKey, JwtSettings},
         password_file::PasswordFile,
         redis::{RedisBackend, RedisSettings, SaltPosition},
@@ -124,7 +124,7 @@ pub fn build(config: &tern_config::Config) -> Result<Built, SetupError> {
         backends.push(backend);
     }
     if let Some(http) = &auth.http_auth {
-        backends.push(Arc::new(HttpBackend::new(HttpSettings::from_config(http))?));
+        backends.push(Arc::new(HttpBackend::new(http.clone())?));
     }
     let policy = Policy {
         allow_anonymous: auth.allow_anonymous,

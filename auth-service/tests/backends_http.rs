@@ -335,8 +335,7 @@ fn seed_settings(server: &Server) -> HttpSettings {
     let path = dir.path().join("nanomq.conf");
     std::fs::write(&path, text).unwrap();
     let loaded = tern_config::load_in(&path, dir.path(), &Env::new()).unwrap();
-    let http = loaded.config.auth.http_auth.expect("http_auth block");
-    HttpSettings::from_config(&http)
+    loaded.config.auth.http_auth.expect("http_auth block")
 }
 
 #[tokio::test]

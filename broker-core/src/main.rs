@@ -33,15 +33,12 @@ fn main() -> ExitCode {
     // One crypto provider for the whole process (TLS listeners, gRPC clients).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let env = tern_config::Env::from_process();
-    let loaded = match tern_config::resolve_conf_path(args.conf.as_deref(), &env) {
-        Some(path) => match tern_config::load(&path, &env) {
-            Ok(loaded) => loaded,
-            Err(error) => {
-                eprintln!("broker-core: invalid configuration: {error}");
-                return ExitCode::from(2);
-            }
-        },
-        None => tern_config::Loaded { config: tern_config::Config::default(), warnings: vec![] },
+    let loaded = match tern_config::load_or_default(args.conf.as_deref(), &env) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("broker-core: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
     };
     if args.check_config {
         for warning in &loaded.warnings {

@@ -191,6 +191,15 @@ pub fn resolve_conf_path(cli: Option<&Path>, env: &Env) -> Option<PathBuf> {
         .find_map(|var| env.get(var).map(str::trim).filter(|v| !v.is_empty()).map(PathBuf::from))
 }
 
+/// What a service binary loads: the file named by `--conf` (`cli`), `NANOMQ_CONF_PATH` or
+/// `TERN_CONF` (see [`resolve_conf_path`]), or the defaults when none is named.
+pub fn load_or_default(cli: Option<&Path>, env: &Env) -> Result<Loaded, ConfigError> {
+    match resolve_conf_path(cli, env) {
+        Some(path) => load(&path, env),
+        None => Ok(Loaded { config: Config::default(), warnings: Vec::new() }),
+    }
+}
+
 /// Read a NanoMQ ACL file (`rules = [ {...} ... ]`) on its own, e.g. to reload it after it
 /// changed. Relative paths inside are resolved against the file's directory.
 pub fn parse_acl_file(path: &Path) -> Result<Vec<AclRule>, ConfigError> {

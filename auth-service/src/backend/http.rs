@@ -37,7 +37,7 @@ use parking_lot::Mutex;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use tern_acl::Action;
-use tern_config::{ClientTlsConfig, HttpAuthConfig, HttpAuthRequest, HttpMethod};
+use tern_config::{ClientTlsConfig, HttpAuthRequest, HttpMethod};
 
 use super::{Authn, Authz, Backend, BackendError, BoxFuture, Client};
 
@@ -49,43 +49,9 @@ const BAD_CREDENTIALS: u8 = 0x86;
 /// Most cached answers kept at once; past it, expired entries are dropped, then everything.
 const CACHE_MAX_ENTRIES: usize = 100_000;
 
-/// The HTTP backend's settings: NanoMQ's `auth.http_auth {}` plus Tern's answer mode.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpSettings {
-    /// `auth_req`: asked on CONNECT.
-    pub auth_req: Option<HttpAuthRequest>,
-    /// `super_req`: 200 = superuser (skips ACL checks).
-    pub super_req: Option<HttpAuthRequest>,
-    /// `acl_req`: asked on PUBLISH and SUBSCRIBE.
-    pub acl_req: Option<HttpAuthRequest>,
-    /// Bound on one whole request (send and answer).
-    pub timeout: Duration,
-    /// Bound on connecting (TCP and TLS).
-    pub connect_timeout: Duration,
-    /// Idle keep-alive connections kept per host.
-    pub pool_size: u32,
-    /// How long an allowed `super_req` / `acl_req` answer is reused; zero = no cache.
-    pub cache_ttl: Duration,
-    /// Read EMQX-style JSON answers (`{"result": "allow"|"deny"|"ignore", "is_superuser":
-    /// bool}`) instead of NanoMQ's status-only ones. Default false.
-    pub json_answers: bool,
-}
-
-impl HttpSettings {
-    /// The settings of a parsed `auth.http_auth {}` block.
-    pub fn from_config(config: &HttpAuthConfig) -> Self {
-        Self {
-            auth_req: config.auth_req.clone(),
-            super_req: config.super_req.clone(),
-            acl_req: config.acl_req.clone(),
-            timeout: config.timeout,
-            connect_timeout: config.connect_timeout,
-            pool_size: config.pool_size,
-            cache_ttl: config.cache_ttl,
-            json_answers: config.json_answers,
-        }
-    }
-}
+/// The HTTP backend's settings: the parsed `auth.http_auth {}` block (NanoMQ's keys plus Tern's
+/// `json_answers`).
+pub use tern_config::HttpAuthConfig as HttpSettings;
 
 /// Which request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
