@@ -136,7 +136,7 @@ pub trait ClientAuthorizer: Send + Sync + Debug {
 }
 
 /// The answer to a CONNECT.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum ConnectVerdict {
     /// The client may connect.
     Allow {

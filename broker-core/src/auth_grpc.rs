@@ -37,6 +37,7 @@ use proto::{
 };
 use tern_acl::{Action, ClientPolicy, ClientRule, Permission, RuleAction, RuleTopic};
 use tokio_stream::StreamExt as _;
+
 use tonic::{
     Code,
     transport::{Channel, Endpoint},
@@ -172,7 +173,19 @@ struct Shared {
 #[derive(Debug, Clone)]
 pub struct GrpcAuth {
     shared: Arc<Shared>,
+    /// Authenticate calls in flight, by client and credentials: an identical CONNECT arriving
+    /// meanwhile (a reconnect storm of one device) waits for the same answer instead of asking
+    /// again. Locked only to look up, insert or remove.
+    inflight: Arc<Mutex<HashMap<CallKey, SharedVerdict>>>,
+    /// Calls answered by joining one already in flight.
+    coalesced: Arc<AtomicU64>,
 }
+
+/// What makes two Authenticate calls identical.
+type CallKey =
+    (ByteString, Option<ByteString>, Option<bytes::Bytes>, std::net::IpAddr, Option<Arc<str>>);
+
+type SharedVerdict = futures_util::future::Shared<BoxFuture<ConnectVerdict>>;
 
 impl GrpcAuth {
     /// Starts resolving `config.address`, balancing over its addresses, and watching revocations.
@@ -187,7 +200,12 @@ impl GrpcAuth {
             Arc::new(Shared { replicas: Replicas::new(), config, epoch: AtomicU64::new(0) });
         tokio::spawn(resolve_loop(Arc::downgrade(&shared), resolver));
         tokio::spawn(watch_revocations(Arc::downgrade(&shared)));
-        Self { shared }
+        Self { shared, inflight: Arc::default(), coalesced: Arc::default() }
+    }
+
+    /// How many Authenticate calls were answered by joining an identical one in flight.
+    pub fn coalesced(&self) -> u64 {
+        self.coalesced.load(Ordering::Relaxed)
     }
 }
 
@@ -386,7 +404,40 @@ fn policy_from(acl: pb::AclPolicy) -> ClientPolicy {
 
 impl Authenticator for GrpcAuth {
     fn authenticate(&self, client: Arc<ClientIdentity>) -> BoxFuture<ConnectVerdict> {
-        let shared = Arc::clone(&self.shared);
+        use futures_util::FutureExt as _;
+        let key: CallKey = (
+            client.client_id.clone(),
+            client.username.clone(),
+            client.password.clone(),
+            client.peer.ip(),
+            client.cert_common_name.clone(),
+        );
+        let call = {
+            let mut inflight = self.inflight.lock();
+            match inflight.get(&key) {
+                Some(call) => {
+                    self.coalesced.fetch_add(1, Ordering::Relaxed);
+                    call.clone()
+                }
+                None => {
+                    let call = Self::ask(Arc::clone(&self.shared), client).shared();
+                    inflight.insert(key.clone(), call.clone());
+                    call
+                }
+            }
+        };
+        let inflight = Arc::clone(&self.inflight);
+        Box::pin(async move {
+            let verdict = call.await;
+            inflight.lock().remove(&key);
+            verdict
+        })
+    }
+}
+
+impl GrpcAuth {
+    /// One Authenticate call (with retries) and what it means for the client.
+    fn ask(shared: Arc<Shared>, client: Arc<ClientIdentity>) -> BoxFuture<ConnectVerdict> {
         Box::pin(async move {
             let epoch = shared.epoch.load(Ordering::Relaxed);
             let request = pb::AuthenticateRequest { client: Some(client_info(&client, true)) };
