@@ -114,3 +114,41 @@ async fn wrong_passwords_and_anonymous_clients_are_refused() {
     }
     auth.stop().await;
 }
+
+#[tokio::test]
+async fn denied_publishes_get_0x87_or_a_disconnect_with_deny_action() {
+    let dir = workdir();
+    for deny_action in ["ignore", "disconnect"] {
+        let env = tern_config::Env::new().with("TERN_AUTH__DENY_ACTION", deny_action);
+        let config = tern_config::load_in(
+            &common::fixtures().join("nanomq-file-auth.conf"),
+            dir.path(),
+            &env,
+        )
+        .expect("fixture loads")
+        .config;
+        let auth = AuthService::start(&config).await;
+        let broker = TestBroker::start(grpc_config(auth.addr.to_string())).await;
+        let (mut c, _) =
+            RawClient::connect(broker.addr, connect(V5, "client-d", Some(("client", "public"))))
+                .await;
+        c.send(&Packet::Publish(packets::publish("not/mine", b"x", QoS::AtLeastOnce, Some(3))))
+            .await;
+        match deny_action {
+            "ignore" => match c.recv().await {
+                Some(Packet::PubAck(ack)) => {
+                    assert_eq!(ack.reason_code, mqtt_codec::PubAckReasonCode::NotAuthorized);
+                }
+                other => panic!("PUBACK 0x87 expected, got {other:?}"),
+            },
+            _ => {
+                let reason = c.until_closed().await.into_iter().find_map(|p| match p {
+                    Packet::Disconnect(d) => Some(d.reason_code),
+                    _ => None,
+                });
+                assert_eq!(reason, Some(mqtt_codec::DisconnectReasonCode::NotAuthorized));
+            }
+        }
+        auth.stop().await;
+    }
+}
