@@ -597,8 +597,14 @@ async fn allowed_answers_are_cached_per_request() {
     })
     .unwrap();
     let before = server.requests("/mqtt/acl").len();
+    let cached_at = Instant::now();
     backend.authorize(&user, Action::Publish, "client/only-one").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Wait (polling the clock) until the 100 ms entry has certainly expired.
+    let expired = test_support::eventually(Duration::from_secs(5), || async {
+        (cached_at.elapsed() > Duration::from_millis(150)).then_some(())
+    })
+    .await;
+    assert!(expired.is_some());
     backend.authorize(&user, Action::Publish, "client/only-one").await.unwrap();
     assert_eq!(server.requests("/mqtt/acl").len(), before + 2);
 }
