@@ -4,9 +4,10 @@
 //!   are idempotent and are retried on UNAVAILABLE (another replica may answer) within it.
 //! - **Replicas:** the service's host name is resolved every `resolve_interval` (tonic does not
 //!   re-resolve by itself) and calls go round-robin over every address it returns, which is what
-//!   `docker compose up --scale auth-service=3` needs. A call that finds a replica UNAVAILABLE is
-//!   retried on the next one, and that replica is skipped for a while: failover does not depend
-//!   on a dead connection noticing it is dead.
+//!   `docker compose up --scale auth-service=3` needs. A call that fails on a replica (UNAVAILABLE,
+//!   or a stream reset when the replica dies mid-call) is retried on the next one, and that
+//!   replica is skipped for a while: failover does not depend on a dead connection noticing it is
+//!   dead.
 //! - **No round trip per publish:** the ACL auth-service preloads at CONNECT is evaluated locally;
 //!   otherwise decisions are cached per client (`auth.cache { max_size, ttl }`, capped by the TTL
 //!   the service gives). Superusers are never checked.
@@ -48,7 +49,7 @@ use crate::auth::{
     Permission as BrokerPermission, Transport,
 };
 
-/// Replicas tried per call (the first plus retries on UNAVAILABLE), all within the deadline.
+/// Replicas tried per call (the first plus retries after replica failures), all within the deadline.
 const ATTEMPTS: usize = 3;
 /// Pause before re-opening the revocation stream after it broke.
 const WATCH_BACKOFF: Duration = Duration::from_secs(1);
@@ -307,9 +308,18 @@ async fn watch_revocations(shared: std::sync::Weak<Shared>) {
     }
 }
 
-/// Runs `call` on one replica after another until one answers (or fails with something other
-/// than UNAVAILABLE), within the deadline. Replicas that answer UNAVAILABLE are skipped for a
-/// while by later calls.
+/// Whether a failed call may be tried on another replica: the replica (or the connection to it)
+/// failed, not the request. Authenticate and Authorize are idempotent, so a request that died with
+/// a connection (UNKNOWN, CANCELLED, INTERNAL from a reset stream) is safe to send again.
+fn retryable(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable | Code::Unknown | Code::Cancelled | Code::Internal | Code::Aborted
+    )
+}
+
+/// Runs `call` on one replica after another until one answers (or fails with a request error),
+/// within the deadline. Replicas that failed are skipped for a while by later calls.
 async fn with_retries<T, F, Fut>(
     replicas: &Replicas,
     timeout: Duration,
@@ -325,7 +335,7 @@ where
         for replica in replicas.order().into_iter().take(ATTEMPTS.max(1)) {
             match call(replica.client.clone()).await {
                 Ok(value) => return Ok(value),
-                Err(status) if status.code() == Code::Unavailable => {
+                Err(status) if retryable(status.code()) => {
                     tracing::debug!(replica = %replica.addr, %status, "auth-service replica unavailable");
                     replicas.mark_down(&replica);
                     last = status;
