@@ -179,6 +179,32 @@ impl Mailbox {
         n
     }
 
+    /// Takes deliveries from the front, oldest first, while `accept` says yes to the next one
+    /// (at most `max`), into `out`. Returns how many. The first refused one stays at the front.
+    pub fn pop_into_while(
+        &self,
+        out: &mut Vec<Delivery>,
+        max: usize,
+        mut accept: impl FnMut(&Delivery) -> bool,
+    ) -> usize {
+        let mut q = self.queue.lock();
+        let mut n = 0;
+        while n < max {
+            match q.items.front() {
+                Some(front) if accept(front) => {}
+                _ => break,
+            }
+            if let Some(d) = q.items.pop_front() {
+                out.push(d);
+                n += 1;
+            }
+        }
+        if q.items.is_empty() && q.items.capacity() > 64 {
+            q.items = VecDeque::new();
+        }
+        n
+    }
+
     /// Puts deliveries back at the front of the queue in their order (e.g. a connection ended
     /// before it could send them). Ignores the length limit: these were already accepted.
     pub fn unpop(&self, deliveries: Vec<Delivery>) {

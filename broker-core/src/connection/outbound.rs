@@ -26,30 +26,30 @@ where
     }
 
     /// Moves deliveries from the mailbox into the output buffer while there is room, keeping
-    /// their order: a QoS 1/2 delivery that does not fit the window stops the batch.
+    /// their order: only as many QoS 1/2 deliveries are taken as the inflight window has room
+    /// for, and the first one that does not fit stops the batch (it stays queued).
     pub(super) fn fill_from_mailbox(&mut self) {
         while self.wbuf.len() < HIGH_WATER {
+            let window = usize::from(
+                self.limits.receive_maximum.min(self.broker.config.receive_maximum.max(1)),
+            );
+            let mut room = window.saturating_sub(self.session.outbound.len());
             let mut batch = std::mem::take(&mut self.scratch);
-            if self.session.mailbox.pop_into(&mut batch, BATCH) == 0 {
-                self.scratch = batch;
-                return;
-            }
-            let mut rest = batch.drain(..);
-            let mut blocked = None;
-            for delivery in rest.by_ref() {
-                if delivery.qos != QoS::AtMostOnce && !self.window_open() {
-                    blocked = Some(delivery);
-                    break;
+            let taken = self.session.mailbox.pop_into_while(&mut batch, BATCH, |d| {
+                if d.qos == QoS::AtMostOnce {
+                    true
+                } else if room > 0 {
+                    room -= 1;
+                    true
+                } else {
+                    false
                 }
+            });
+            for delivery in batch.drain(..) {
                 self.send_delivery(delivery);
             }
-            let left: Vec<Delivery> = blocked.into_iter().chain(rest).collect();
-            let stop = !left.is_empty();
-            if stop {
-                self.session.mailbox.unpop(left);
-            }
             self.scratch = batch;
-            if stop {
+            if taken < BATCH {
                 return;
             }
         }
