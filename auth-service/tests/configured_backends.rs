@@ -4,21 +4,14 @@
 
 mod common;
 
-use common::{AuthService, RawClient, TestBroker, connect, grpc_config, packets};
-use mqtt_codec::{ConnectReasonCode, Packet, ProtocolVersion, QoS, SubAckReasonCode};
+use common::{AuthService, RawClient, TestBroker, connect, grpc_config};
+use mqtt_codec::{ConnectReasonCode, ProtocolVersion, QoS, SubAckReasonCode};
 use redis::AsyncCommands as _;
 
 const V5: ProtocolVersion = ProtocolVersion::V5;
 
 async fn suback(c: &mut RawClient, filter: &str) -> SubAckReasonCode {
-    c.send(&packets::subscribe(1, filter, QoS::AtMostOnce)).await;
-    loop {
-        match c.recv().await {
-            Some(Packet::SubAck(ack)) => return ack.reason_codes[0],
-            Some(_) => {}
-            None => panic!("closed while waiting for SUBACK"),
-        }
-    }
+    c.suback(1, filter, QoS::AtMostOnce).await
 }
 
 fn config(text: &str) -> tern_config::Config {

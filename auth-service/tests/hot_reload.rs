@@ -6,20 +6,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{AuthService, RawClient, TestBroker, connect, grpc_config, packets, workdir};
-use mqtt_codec::{ConnectReasonCode, Packet, ProtocolVersion, QoS, SubAckReasonCode};
+use common::{AuthService, RawClient, TestBroker, connect, grpc_config, workdir};
+use mqtt_codec::{ConnectReasonCode, ProtocolVersion, QoS, SubAckReasonCode};
 
 const V5: ProtocolVersion = ProtocolVersion::V5;
 
 async fn suback(c: &mut RawClient, id: u16, filter: &str) -> SubAckReasonCode {
-    c.send(&packets::subscribe(id, filter, QoS::AtMostOnce)).await;
-    loop {
-        match c.recv().await {
-            Some(Packet::SubAck(ack)) => return ack.reason_codes[0],
-            Some(_) => {}
-            None => panic!("closed while waiting for SUBACK"),
-        }
-    }
+    c.suback(id, filter, QoS::AtMostOnce).await
 }
 
 /// Rewrites a file so that its modification time certainly changes.

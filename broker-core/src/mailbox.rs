@@ -167,18 +167,6 @@ impl Mailbox {
         outcome
     }
 
-    /// Takes up to `max` queued deliveries, oldest first, into `out`. Returns how many.
-    pub fn pop_into(&self, out: &mut Vec<Delivery>, max: usize) -> usize {
-        let mut q = self.queue.lock();
-        let n = max.min(q.items.len());
-        out.extend(q.items.drain(..n));
-        if q.items.is_empty() && q.items.capacity() > 64 {
-            // A burst is over: give the memory back so idle sessions stay small.
-            q.items = VecDeque::new();
-        }
-        n
-    }
-
     /// Takes deliveries from the front, oldest first, while `accept` says yes to the next one
     /// (at most `max`), into `out`. Returns how many. The first refused one stays at the front.
     pub fn pop_into_while(

@@ -105,6 +105,30 @@ pub mod raw {
             .expect("server answers or closes in time")
         }
 
+        /// Subscribes to `filter` and returns the first reason code of the SUBACK, skipping other
+        /// packets that arrive meanwhile.
+        pub async fn suback(
+            &mut self,
+            packet_id: u16,
+            filter: &str,
+            qos: mqtt_codec::QoS,
+        ) -> mqtt_codec::SubAckReasonCode {
+            self.send(&super::packets::subscribe(packet_id, filter, qos)).await;
+            loop {
+                match self.recv().await {
+                    Some(Packet::SubAck(ack)) => {
+                        return ack
+                            .reason_codes
+                            .first()
+                            .copied()
+                            .unwrap_or(mqtt_codec::SubAckReasonCode::UnspecifiedError);
+                    }
+                    Some(_) => {}
+                    None => panic!("closed while waiting for SUBACK"),
+                }
+            }
+        }
+
         /// The next PUBLISH, skipping other packets.
         pub async fn next_publish(&mut self) -> mqtt_codec::Publish {
             loop {

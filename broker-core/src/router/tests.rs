@@ -17,7 +17,7 @@ fn sub(router: &Router, filter: &str, mb: &Arc<Mailbox>, options: RouteOptions) 
 
 fn drain(mb: &Mailbox) -> Vec<Delivery> {
     let mut out = Vec::new();
-    mb.pop_into(&mut out, usize::MAX);
+    mb.pop_into_while(&mut out, usize::MAX, |_| true);
     out
 }
 
