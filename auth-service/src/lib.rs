@@ -15,4 +15,4 @@ pub mod setup;
 pub mod watch;
 
 pub use chain::{Chain, DenyAction, Policy};
-pub use server::{Revocations, serve};
+pub use server::{Revocations, run, serve};

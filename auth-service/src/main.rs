@@ -1,7 +1,7 @@
 //! `auth-service --conf <file>`: serves `tern.auth.v1.AuthService` (with health and reflection)
 //! from the `auth {}` block of a NanoMQ-format file, on `auth_service.bind`.
 
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -18,9 +18,6 @@ struct Args {
     #[arg(long)]
     check_config: bool,
 }
-
-/// How often the password and ACL files are checked for changes.
-const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -81,13 +78,7 @@ async fn serve(config: tern_config::Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("auth_service.bind: cannot bind {}", config.auth_service.bind))?;
     tracing::info!(addr = %listener.local_addr()?, "auth-service listening");
-    let revocations = auth_service::Revocations::new();
-    tokio::spawn(auth_service::watch::watch_files(
-        built.watched,
-        RELOAD_INTERVAL,
-        revocations.clone(),
-    ));
-    auth_service::serve(built.chain, revocations, listener, wait_for_signal()).await?;
+    auth_service::run(built, listener, wait_for_signal()).await?;
     Ok(())
 }
 

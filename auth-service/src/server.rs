@@ -50,6 +50,27 @@ impl Default for Revocations {
     }
 }
 
+/// How often the password and ACL files are checked for changes.
+pub const RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs a built service on `listener` until `shutdown` completes: serves gRPC and re-reads the
+/// watched files every [`RELOAD_INTERVAL`]. What the `auth-service` binary and `tern start` run.
+pub async fn run(
+    built: crate::setup::Built,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let revocations = Revocations::new();
+    let watcher = tokio::spawn(crate::watch::watch_files(
+        built.watched,
+        RELOAD_INTERVAL,
+        revocations.clone(),
+    ));
+    let served = serve(built.chain, revocations, listener, shutdown).await;
+    watcher.abort();
+    served
+}
+
 /// Serves `chain` on `listener` until `shutdown` completes.
 pub async fn serve(
     chain: Arc<Chain>,
@@ -64,7 +85,14 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| ServeError::Reflection(e.to_string()))?;
-    let service = AuthGrpc::new(chain, revocations.0);
+    // Ends the brokers' WatchRevocations streams when shutdown begins; a graceful shutdown waits
+    // for every open request, and those streams never end on their own.
+    let (stopping, stop_rx) = tokio::sync::watch::channel(());
+    let service = AuthGrpc::new(chain, revocations.0).with_stop(stop_rx);
+    let shutdown = async move {
+        shutdown.await;
+        stopping.send_replace(());
+    };
     tonic::transport::Server::builder()
         .add_service(health)
         .add_service(reflection)
