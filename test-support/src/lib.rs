@@ -6,9 +6,11 @@
 //!   over fixed ports.
 //! - [`eventually`]: poll a condition until it holds or a deadline passes, instead of sleeping.
 //! - [`mqtt`]: a raw MQTT client on Tern's codec, and packet builders.
+//! - [`pki`]: a test CA issuing server and client certificates as PEM files.
 //! - [`install_crypto_provider`]: the process-wide rustls provider (aws-lc-rs), as every `main` does.
 
 pub mod mqtt;
+pub mod pki;
 mod redis_server;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
