@@ -1,0 +1,241 @@
+//! `tern start`, the real binary: it prints where everything listens, a `tern pub` / `tern sub`
+//! pair exchanges messages through it, a NanoMQ user's own files (the seed's
+//! nanomq-file-auth.conf with its password and ACL files) work unchanged apart from addresses,
+//! and SIGINT / SIGTERM stop it cleanly.
+
+mod common;
+
+use std::{path::Path, process::Stdio};
+
+use common::{Subscriber, WAIT, run, tern, write};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::Child,
+};
+
+/// The seed's files, as NanoMQ users bring them (`shared/fixtures/nanomq` next to the workspace).
+fn fixtures() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/nanomq")
+}
+
+/// A running `tern start` and what it printed.
+struct Started {
+    child: Child,
+    banner: Vec<String>,
+    stderr: String,
+}
+
+impl Started {
+    /// Runs `tern start <args>` in `dir` (with `env`) and reads its banner.
+    async fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = tern();
+        command.current_dir(dir).arg("start").args(args).stdout(Stdio::piped());
+        command.stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("tern start runs");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut banner = Vec::new();
+        let ready = tokio::time::timeout(WAIT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let done = line.starts_with("Stop with");
+                banner.push(line);
+                if done {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        let mut stderr = String::new();
+        if ready != Ok(true) {
+            let _ = child.kill().await;
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = tokio::io::AsyncReadExt::read_to_string(&mut pipe, &mut stderr).await;
+            }
+            panic!("tern start did not start: {banner:?}\n{stderr}");
+        }
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let mut err_lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        // Notes are printed before the banner's last line, so they are already in the pipe.
+        while let Ok(Ok(Some(line))) =
+            tokio::time::timeout(std::time::Duration::from_millis(200), err_lines.next_line()).await
+        {
+            stderr.push_str(&line);
+            stderr.push('\n');
+        }
+        tokio::spawn(async move { while let Ok(Some(_)) = err_lines.next_line().await {} });
+        Self { child, banner, stderr }
+    }
+
+    /// The port printed for the first endpoint line containing `what`.
+    fn port(&self, what: &str) -> String {
+        let line = self
+            .banner
+            .iter()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what} in {:#?}", self.banner));
+        let url = line.split_whitespace().last().expect("a URL at the end");
+        let after_host = url.rsplit_once(':').expect("host:port").1;
+        after_host.split('/').next().expect("port").to_owned()
+    }
+
+    /// Sends `signal` and expects a clean exit.
+    async fn stop(mut self, signal: rustix::process::Signal) {
+        let pid = self.child.id().expect("running");
+        let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid");
+        rustix::process::kill_process(pid, signal).expect("signal");
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("tern start stops in time")
+            .expect("wait");
+        assert!(status.success(), "clean exit after {signal:?}: {status:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_on_free_ports_serves_pub_and_sub_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = write(
+        dir.path(),
+        "tern.conf",
+        r#"
+        listeners.tcp { bind = "127.0.0.1:0" }
+        listeners.ws { bind = "127.0.0.1:0/mqtt" }
+        "#,
+    );
+    let tern = Started::spawn(dir.path(), &["--conf", &conf], &[]).await;
+    assert!(tern.banner[0].starts_with("Tern "), "{:?}", tern.banner);
+    assert!(tern.banner.iter().any(|l| l.contains("auth-service") && l.contains("127.0.0.1")));
+    let tcp = tern.port("MQTT over TCP");
+    let ws = tern.port("MQTT over WebSocket");
+    let sub = Subscriber::start(&["-p", &tcp, "-t", "greet/#", "-C", "2", "-v"]).await;
+    assert_eq!(run(&["pub", "-p", &tcp, "-t", "greet/tcp", "-m", "hi"]).await.code, Some(0));
+    assert_eq!(
+        run(&["pub", "--ws", "-p", &ws, "-t", "greet/ws", "-m", "hey", "-q", "1"]).await.code,
+        Some(0)
+    );
+    let out = sub.finish().await;
+    assert_eq!(out.stdout, "greet/tcp hi\ngreet/ws hey\n");
+    tern.stop(rustix::process::Signal::TERM).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_in_default_runs_and_stops_on_sigint() {
+    // The shipped default binds 1883 and 8083; environment overrides move it to free ports.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = [
+        ("TERN_LISTENERS__TCP__BIND", "127.0.0.1:0"),
+        ("TERN_LISTENERS__WS__BIND", "127.0.0.1:0/mqtt"),
+    ];
+    let tern = Started::spawn(dir.path(), &[], &env).await;
+    assert!(tern.banner[0].contains("etc/tern.conf (built in)"), "{:?}", tern.banner);
+    assert!(tern.banner.iter().any(|l| l.contains("ws://127.0.0.1:") && l.ends_with("/mqtt")));
+    let tcp = tern.port("MQTT over TCP");
+    let sub = Subscriber::start(&["-p", &tcp, "-t", "t", "-C", "1", "-V", "5"]).await;
+    assert_eq!(run(&["pub", "-p", &tcp, "-t", "t", "-m", "anon", "-V", "5"]).await.code, Some(0));
+    assert_eq!(sub.finish().await.stdout, "anon\n");
+    tern.stop(rustix::process::Signal::INT).await;
+}
+
+/// A temporary working directory laid out as the seed's: `nanomq.conf`, `etc/nanomq_pwd.conf`,
+/// `etc/nanomq_acl.conf`, `etc/certs/*.pem`; ports moved to 0 and the log into the directory.
+fn nanomq_layout(pki: &test_support::pki::Pki) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let etc = dir.path().join("etc");
+    std::fs::create_dir_all(etc.join("certs")).expect("mkdir");
+    for file in ["nanomq_pwd.conf", "nanomq_acl.conf"] {
+        std::fs::copy(fixtures().join(file), etc.join(file)).expect("copy fixture");
+    }
+    let server = pki.server("server", "localhost");
+    std::fs::copy(&server.cert, etc.join("certs/cert.pem")).expect("cert");
+    std::fs::copy(&server.key, etc.join("certs/key.pem")).expect("key");
+    std::fs::copy(pki.ca_file(), etc.join("certs/cacert.pem")).expect("ca");
+    let original =
+        std::fs::read_to_string(fixtures().join("nanomq-file-auth.conf")).expect("fixture");
+    let conf = original
+        .replace("0.0.0.0:1883", "127.0.0.1:0")
+        .replace("0.0.0.0:8883", "127.0.0.1:0")
+        .replace("0.0.0.0:8083/mqtt", "127.0.0.1:0/mqtt")
+        .replace("dir = \"/tmp\"", &format!("dir = \"{}\"", dir.path().display()));
+    assert_ne!(conf, original, "the fixture's addresses were rewritten");
+    std::fs::write(dir.path().join("nanomq.conf"), conf).expect("write conf");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nanomq_users_file_auth_config_works_unchanged() {
+    test_support::install_crypto_provider();
+    let pki = test_support::pki::Pki::new();
+    let dir = nanomq_layout(&pki);
+    let tern = Started::spawn(dir.path(), &["--conf", "nanomq.conf"], &[]).await;
+    // The webhook block is loaded but nothing in this process sends webhooks: it says so.
+    assert!(tern.stderr.contains("webhook {}"), "a note about the webhook block: {}", tern.stderr);
+    let tcp = tern.port("MQTT over TCP");
+    let tls = tern.port("MQTT over TLS");
+    let ca = dir.path().join("etc/certs/cacert.pem");
+    let ca = ca.to_str().expect("utf-8");
+
+    // admin may do anything, over TCP and TLS.
+    let admin = ["-u", "admin", "-P", "public"];
+    let sub_args = [
+        &["-p", tls.as_str(), "-h", "localhost", "--cafile", ca][..],
+        &admin,
+        &["-t", "#", "-C", "1", "-v"],
+    ]
+    .concat();
+    let sub = Subscriber::start(&sub_args).await;
+    let publish =
+        [&["pub", "-p", tcp.as_str(), "-t", "any/where", "-m", "m1"][..], &admin].concat();
+    assert_eq!(run(&publish).await.code, Some(0));
+    assert_eq!(sub.finish().await.stdout, "any/where m1\n");
+
+    // client only on client/only-one.
+    let client = ["-u", "client", "-P", "public"];
+    let sub_args =
+        [&["-p", tcp.as_str(), "-t", "client/only-one", "-C", "1"][..], &client].concat();
+    let sub = Subscriber::start(&sub_args).await;
+    let publish =
+        [&["pub", "-p", tcp.as_str(), "-t", "client/only-one", "-m", "m2", "-q", "1"][..], &client]
+            .concat();
+    assert_eq!(run(&publish).await.code, Some(0));
+    assert_eq!(sub.finish().await.stdout, "m2\n");
+    let denied = [&["sub", "-p", tcp.as_str(), "-t", "other", "-C", "1"][..], &client].concat();
+    let denied = run(&denied).await;
+    assert_eq!(denied.stderr.trim(), "All subscription requests were denied.", "{denied:?}");
+
+    // Unknown users and wrong passwords are refused, as mosquitto_pub reports it.
+    for creds in [["-u", "admin", "-P", "wrong"], ["-u", "mallory", "-P", "public"]] {
+        let refused =
+            run(&[&["pub", "-p", tcp.as_str(), "-t", "t", "-m", "x"][..], &creds].concat()).await;
+        assert_eq!(refused.code, Some(5), "{refused:?}");
+        assert_eq!(refused.stderr.trim(), "Connection error: Connection Refused: not authorised.");
+    }
+    let anonymous = run(&["pub", "-p", &tcp, "-t", "t", "-m", "x", "-V", "5"]).await;
+    assert_ne!(anonymous.code, Some(0), "anonymous refused: {anonymous:?}");
+    tern.stop(rustix::process::Signal::TERM).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_file_is_refused_at_start_naming_file_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = write(dir.path(), "bad.conf", "listeners.tcp {\n  bind = \"nowhere\"\n}\n");
+    let out = run(&["start", "--conf", &conf]).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("bad.conf"), "{out:?}");
+    assert!(out.stderr.contains("listeners.tcp.bind"), "{out:?}");
+    let checked = run(&["start", "--check-config", "--conf", &conf]).await;
+    assert_eq!(checked.code, Some(2), "{checked:?}");
+
+    let good = write(dir.path(), "good.conf", "listeners.tcp { bind = \"127.0.0.1:0\" }\n");
+    let checked = run(&["start", "--check-config", "--conf", &good]).await;
+    assert_eq!((checked.code, checked.stdout.trim()), (Some(0), "ok"), "{checked:?}");
+
+    // A port already taken stops the start with the listener named.
+    let (_taken, addr) = test_support::bind_tcp();
+    let busy = write(dir.path(), "busy.conf", &format!("listeners.tcp {{ bind = \"{addr}\" }}\n"));
+    let out = run(&["start", "--conf", &busy]).await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("broker-core"), "{out:?}");
+}
