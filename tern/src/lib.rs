@@ -6,9 +6,11 @@
 //! - [`client`]: one MQTT client connection (TCP, TLS, WebSocket) on Tern's codec, shared by the
 //!   tools;
 //! - [`pubsub`]: `tern pub` and `tern sub`, mosquitto_pub / mosquitto_sub compatible;
+//! - [`health`]: `tern health`, probes for container health checks;
 //! - [`bench`]: the MQTT load generator behind `tern bench`.
 
 pub mod bench;
 pub mod client;
+pub mod health;
 pub mod launch;
 pub mod pubsub;

@@ -6,6 +6,7 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 use tern::{
     bench::{self, BenchArgs},
+    health::{self, HealthArgs},
     launch,
     pubsub::{self, PubArgs, SubArgs},
 };
@@ -27,6 +28,8 @@ enum Command {
     Passwd(PasswdArgs),
     /// Run Tern in one process: broker-core and auth-service from one configuration file.
     Start(StartArgs),
+    /// Check that a Tern service answers (gRPC health, MQTT CONNACK); for container health checks.
+    Health(HealthArgs),
     /// Publish a message (mosquitto_pub's flags).
     Pub(Box<PubArgs>),
     /// Subscribe and print messages (mosquitto_sub's flags).
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => run_bench(&args),
         Command::Passwd(args) => run_passwd(args),
         Command::Start(args) => run_start(&args),
+        Command::Health(args) => run_health(&args),
         Command::Pub(args) => {
             let quiet = args.connect.quiet;
             run_client(quiet, pubsub::publish::run(&args))
@@ -192,6 +196,26 @@ fn run_start(args: &StartArgs) -> ExitCode {
             }
         }
     })
+}
+
+fn run_health(args: &HealthArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("tern health: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(health::run(args)) {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("tern health: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Returns on SIGINT or SIGTERM.

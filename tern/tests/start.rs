@@ -118,7 +118,19 @@ async fn a_file_on_free_ports_serves_pub_and_sub_and_stops_on_sigterm() {
     );
     let out = sub.finish().await;
     assert_eq!(out.stdout, "greet/tcp hi\ngreet/ws hey\n");
+
+    // The probes the compose health checks run.
+    let auth = format!("127.0.0.1:{}", tern.port("auth-service"));
+    let grpc = run(&["health", "grpc", &auth]).await;
+    assert_eq!((grpc.code, grpc.stdout.trim()), (Some(0), format!("{auth}: SERVING").as_str()));
+    let service = run(&["health", "grpc", &auth, "--service", "tern.auth.v1.AuthService"]).await;
+    assert_eq!(service.code, Some(0), "{service:?}");
+    let mqtt = run(&["health", "mqtt", &format!("127.0.0.1:{tcp}")]).await;
+    assert_eq!(mqtt.code, Some(0), "{mqtt:?}");
     tern.stop(rustix::process::Signal::TERM).await;
+    let down = run(&["health", "mqtt", &format!("127.0.0.1:{tcp}")]).await;
+    assert_eq!(down.code, Some(1), "{down:?}");
+    assert!(down.stderr.starts_with("tern health: "), "{down:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
