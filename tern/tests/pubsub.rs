@@ -3,12 +3,18 @@
 //! transport, QoS 0/1/2, retained messages, MQTT 3.1.1 and 5 and mosquitto's refusal messages
 //! and exit codes.
 
-mod common;
-
-use common::{Output, Subscriber, run, write};
 use tern::launch::{self, Running, Service};
+use test_support::cli::{Cli, Output, write};
 use test_support::pki::Pki;
 use tokio_util::sync::CancellationToken;
+
+fn cli() -> Cli {
+    Cli::new(env!("CARGO_BIN_EXE_tern"))
+}
+
+async fn run(args: &[&str]) -> Output {
+    cli().run(args).await
+}
 
 /// Tern on every transport with users `admin` (anything) and `client` (only `client/#`).
 struct Fixture {
@@ -111,7 +117,7 @@ async fn exchange_over_tcp_at_every_qos_on_311_and_5() {
             let topic = format!("qos/{version}/{qos}");
             let base = ["-p", &port, "-V", version, "-q", qos, "-t", &topic];
             let sub =
-                Subscriber::start(&args(&[&base, &ADMIN, &["-C", "1", "-F", "%q %t %p"]])).await;
+                cli().subscriber(&args(&[&base, &ADMIN, &["-C", "1", "-F", "%q %t %p"]])).await;
             let payload = format!("hello at {qos}");
             let publish = run(&args(&[&["pub"], &base, &ADMIN, &["-m", &payload]])).await;
             ok(&publish);
@@ -129,11 +135,12 @@ async fn exchange_over_tls_and_mutual_tls() {
     let ca = tern.pki.ca_file();
     let ca = ca.to_str().expect("utf-8");
     let tls = tern.port("MQTT over TLS");
-    let sub = Subscriber::start(&args(&[
-        &["-h", "localhost", "-p", &tls, "--cafile", ca, "-t", "tls/#", "-C", "1", "-v"],
-        &ADMIN,
-    ]))
-    .await;
+    let sub = cli()
+        .subscriber(&args(&[
+            &["-h", "localhost", "-p", &tls, "--cafile", ca, "-t", "tls/#", "-C", "1", "-v"],
+            &ADMIN,
+        ]))
+        .await;
     let publish = run(&args(&[
         &["pub", "-h", "localhost", "-p", &tls, "--cafile", ca],
         &ADMIN,
@@ -162,11 +169,12 @@ async fn exchange_over_tls_and_mutual_tls() {
 async fn exchange_over_websocket_with_flag_and_url() {
     let tern = Fixture::start().await;
     let ws = tern.port("MQTT over WebSocket");
-    let sub = Subscriber::start(&args(&[
-        &["--ws", "-p", &ws, "-t", "ws/#", "-C", "2", "-v", "-V", "5"],
-        &ADMIN,
-    ]))
-    .await;
+    let sub = cli()
+        .subscriber(&args(&[
+            &["--ws", "-p", &ws, "-t", "ws/#", "-C", "2", "-v", "-V", "5"],
+            &ADMIN,
+        ]))
+        .await;
     ok(&run(&args(&[&["pub", "--ws", "-p", &ws, "-t", "ws/flag", "-m", "one"], &ADMIN])).await);
     let url = format!("ws://admin:public@127.0.0.1:{ws}/mqtt");
     ok(&run(&["pub", "-L", &url, "-t", "ws/url", "-m", "two", "-q", "2"]).await);
@@ -202,11 +210,12 @@ async fn retained_messages_reach_later_subscribers_and_can_be_cleared() {
 async fn mqtt5_properties_travel_and_lines_become_messages() {
     let tern = Fixture::start().await;
     let port = tern.tcp();
-    let sub = Subscriber::start(&args(&[
-        &["-p", &port, "-V", "mqttv5", "-t", "props", "-C", "1", "-F", "%P|%C|%p"],
-        &ADMIN,
-    ]))
-    .await;
+    let sub = cli()
+        .subscriber(&args(&[
+            &["-p", &port, "-V", "mqttv5", "-t", "props", "-C", "1", "-F", "%P|%C|%p"],
+            &ADMIN,
+        ]))
+        .await;
     let publish = run(&args(&[
         &["pub", "-p", &port, "-V", "mqttv5", "-t", "props", "-m", "body"],
         &ADMIN,
@@ -236,8 +245,9 @@ async fn stdin_lines_are_published_one_by_one() {
     use tokio::io::AsyncWriteExt as _;
     let tern = Fixture::start().await;
     let port = tern.tcp();
-    let sub = Subscriber::start(&args(&[&["-p", &port, "-t", "lines", "-C", "3"], &ADMIN])).await;
-    let mut publisher = common::tern()
+    let sub = cli().subscriber(&args(&[&["-p", &port, "-t", "lines", "-C", "3"], &ADMIN])).await;
+    let mut publisher = cli()
+        .command()
         .args(args(&[&["pub", "-p", &port, "-t", "lines", "-l", "-q", "1"], &ADMIN]))
         .stdin(std::process::Stdio::piped())
         .spawn()
@@ -245,7 +255,8 @@ async fn stdin_lines_are_published_one_by_one() {
     let mut stdin = publisher.stdin.take().expect("stdin");
     stdin.write_all(b"first\nsecond\nthird\n").await.expect("write");
     drop(stdin);
-    let status = tokio::time::timeout(common::WAIT, publisher.wait()).await.expect("in time");
+    let status =
+        tokio::time::timeout(test_support::cli::WAIT, publisher.wait()).await.expect("in time");
     assert!(status.expect("wait").success());
     let out = sub.finish().await;
     ok(&out);

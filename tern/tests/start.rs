@@ -3,19 +3,21 @@
 //! nanomq-file-auth.conf with its password and ACL files) work unchanged apart from addresses,
 //! and SIGINT / SIGTERM stop it cleanly.
 
-mod common;
-
 use std::{path::Path, process::Stdio};
 
-use common::{Subscriber, WAIT, run, tern, write};
+use test_support::cli::{Cli, Output, WAIT, write};
+use test_support::nanomq::Layout;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::Child,
 };
 
-/// The seed's files, as NanoMQ users bring them (`shared/fixtures/nanomq` next to the workspace).
-fn fixtures() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/nanomq")
+fn cli() -> Cli {
+    Cli::new(env!("CARGO_BIN_EXE_tern"))
+}
+
+async fn run(args: &[&str]) -> Output {
+    cli().run(args).await
 }
 
 /// A running `tern start` and what it printed.
@@ -28,7 +30,7 @@ struct Started {
 impl Started {
     /// Runs `tern start <args>` in `dir` (with `env`) and reads its banner.
     async fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut command = tern();
+        let mut command = cli().command();
         command.current_dir(dir).arg("start").args(args).stdout(Stdio::piped());
         command.stderr(Stdio::piped());
         for (key, value) in env {
@@ -110,7 +112,7 @@ async fn a_file_on_free_ports_serves_pub_and_sub_and_stops_on_sigterm() {
     assert!(tern.banner.iter().any(|l| l.contains("auth-service") && l.contains("127.0.0.1")));
     let tcp = tern.port("MQTT over TCP");
     let ws = tern.port("MQTT over WebSocket");
-    let sub = Subscriber::start(&["-p", &tcp, "-t", "greet/#", "-C", "2", "-v"]).await;
+    let sub = cli().subscriber(&["-p", &tcp, "-t", "greet/#", "-C", "2", "-v"]).await;
     assert_eq!(run(&["pub", "-p", &tcp, "-t", "greet/tcp", "-m", "hi"]).await.code, Some(0));
     assert_eq!(
         run(&["pub", "--ws", "-p", &ws, "-t", "greet/ws", "-m", "hey", "-q", "1"]).await.code,
@@ -145,49 +147,24 @@ async fn the_built_in_default_runs_and_stops_on_sigint() {
     assert!(tern.banner[0].contains("etc/tern.conf (built in)"), "{:?}", tern.banner);
     assert!(tern.banner.iter().any(|l| l.contains("ws://127.0.0.1:") && l.ends_with("/mqtt")));
     let tcp = tern.port("MQTT over TCP");
-    let sub = Subscriber::start(&["-p", &tcp, "-t", "t", "-C", "1", "-V", "5"]).await;
+    let sub = cli().subscriber(&["-p", &tcp, "-t", "t", "-C", "1", "-V", "5"]).await;
     assert_eq!(run(&["pub", "-p", &tcp, "-t", "t", "-m", "anon", "-V", "5"]).await.code, Some(0));
     assert_eq!(sub.finish().await.stdout, "anon\n");
     tern.stop(rustix::process::Signal::INT).await;
 }
 
-/// A temporary working directory laid out as the seed's: `nanomq.conf`, `etc/nanomq_pwd.conf`,
-/// `etc/nanomq_acl.conf`, `etc/certs/*.pem`; ports moved to 0 and the log into the directory.
-fn nanomq_layout(pki: &test_support::pki::Pki) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let etc = dir.path().join("etc");
-    std::fs::create_dir_all(etc.join("certs")).expect("mkdir");
-    for file in ["nanomq_pwd.conf", "nanomq_acl.conf"] {
-        std::fs::copy(fixtures().join(file), etc.join(file)).expect("copy fixture");
-    }
-    let server = pki.server("server", "localhost");
-    std::fs::copy(&server.cert, etc.join("certs/cert.pem")).expect("cert");
-    std::fs::copy(&server.key, etc.join("certs/key.pem")).expect("key");
-    std::fs::copy(pki.ca_file(), etc.join("certs/cacert.pem")).expect("ca");
-    let original =
-        std::fs::read_to_string(fixtures().join("nanomq-file-auth.conf")).expect("fixture");
-    let conf = original
-        .replace("0.0.0.0:1883", "127.0.0.1:0")
-        .replace("0.0.0.0:8883", "127.0.0.1:0")
-        .replace("0.0.0.0:8083/mqtt", "127.0.0.1:0/mqtt")
-        .replace("dir = \"/tmp\"", &format!("dir = \"{}\"", dir.path().display()));
-    assert_ne!(conf, original, "the fixture's addresses were rewritten");
-    std::fs::write(dir.path().join("nanomq.conf"), conf).expect("write conf");
-    dir
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nanomq_users_file_auth_config_works_unchanged() {
     test_support::install_crypto_provider();
-    let pki = test_support::pki::Pki::new();
-    let dir = nanomq_layout(&pki);
-    let tern = Started::spawn(dir.path(), &["--conf", "nanomq.conf"], &[]).await;
+    let layout = Layout::new("nanomq-file-auth.conf", None);
+    let dir = &layout.dir;
+    let tern = Started::spawn(dir.path(), &["--conf", "nanomq-file-auth.conf"], &[]).await;
     // The webhook block is loaded but nothing in this process sends webhooks: it says so.
     assert!(tern.stderr.contains("webhook {}"), "a note about the webhook block: {}", tern.stderr);
     let tcp = tern.port("MQTT over TCP");
     let tls = tern.port("MQTT over TLS");
-    let ca = dir.path().join("etc/certs/cacert.pem");
-    let ca = ca.to_str().expect("utf-8");
+    let ca = layout.cafile();
+    let ca = ca.as_str();
 
     // admin may do anything, over TCP and TLS.
     let admin = ["-u", "admin", "-P", "public"];
@@ -197,7 +174,7 @@ async fn a_nanomq_users_file_auth_config_works_unchanged() {
         &["-t", "#", "-C", "1", "-v"],
     ]
     .concat();
-    let sub = Subscriber::start(&sub_args).await;
+    let sub = cli().subscriber(&sub_args).await;
     let publish =
         [&["pub", "-p", tcp.as_str(), "-t", "any/where", "-m", "m1"][..], &admin].concat();
     assert_eq!(run(&publish).await.code, Some(0));
@@ -207,7 +184,7 @@ async fn a_nanomq_users_file_auth_config_works_unchanged() {
     let client = ["-u", "client", "-P", "public"];
     let sub_args =
         [&["-p", tcp.as_str(), "-t", "client/only-one", "-C", "1"][..], &client].concat();
-    let sub = Subscriber::start(&sub_args).await;
+    let sub = cli().subscriber(&sub_args).await;
     let publish =
         [&["pub", "-p", tcp.as_str(), "-t", "client/only-one", "-m", "m2", "-q", "1"][..], &client]
             .concat();
