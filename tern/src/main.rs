@@ -73,24 +73,26 @@ fn main() -> ExitCode {
         Command::Health(args) => run_health(&args),
         Command::Pub(args) => {
             let quiet = args.connect.quiet;
-            run_client(quiet, pubsub::publish::run(&args))
+            run_client(quiet, |stop| async move { pubsub::publish::run(&args, &stop).await })
         }
         Command::Sub(args) => {
             let quiet = args.connect.quiet;
-            run_client(quiet, async move {
+            run_client(quiet, |stop| async move {
                 let mut out = std::io::stdout();
-                pubsub::subscribe::run(&args, &mut out).await
+                pubsub::subscribe::run(&args, &mut out, &stop).await
             })
         }
     }
 }
 
 /// Runs `tern pub` / `tern sub` on a small runtime; prints the failure as mosquitto would and
-/// exits with its code. Ctrl-C ends a subscriber quietly (exit 0), as mosquitto_sub does.
-fn run_client(
-    quiet: bool,
-    client: impl std::future::Future<Output = Result<(), pubsub::Failure>>,
-) -> ExitCode {
+/// exits with its code. SIGINT / SIGTERM make the client disconnect cleanly and exit 0, as
+/// mosquitto_sub does.
+fn run_client<F, Fut>(quiet: bool, client: F) -> ExitCode
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = Result<(), pubsub::Failure>>,
+{
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(error) => {
@@ -99,10 +101,13 @@ fn run_client(
         }
     };
     let outcome = runtime.block_on(async {
-        tokio::select! {
-            outcome = client => outcome,
-            _ = tokio::signal::ctrl_c() => Ok(()),
-        }
+        let stop = CancellationToken::new();
+        let signalled = stop.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            signalled.cancel();
+        });
+        client(stop).await
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -301,6 +301,34 @@ async fn refusals_read_and_exit_like_mosquitto() {
     assert_eq!(gone.stderr.trim(), "Error: Connection refused");
 }
 
+fn signal(sub: &test_support::cli::Subscriber, signal: rustix::process::Signal) {
+    let pid = sub.pid().and_then(|p| rustix::process::Pid::from_raw(p as i32)).expect("running");
+    rustix::process::kill_process(pid, signal).expect("signal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_disconnects_cleanly_so_no_will_is_sent() {
+    let tern = Fixture::start().await;
+    let port = tern.tcp();
+    let p = ["-p", port.as_str()];
+    let will = |name: &'static str| ["-t", "x", "--will-topic", name, "--will-payload", "gone"];
+
+    // Killed: the broker sees the connection drop and publishes the will.
+    let watcher = cli().subscriber(&args(&[&p, &ADMIN, &["-t", "will/#", "-C", "1", "-v"]])).await;
+    let crashed = cli().subscriber(&args(&[&p, &ADMIN, &will("will/crashed")])).await;
+    signal(&crashed, rustix::process::Signal::KILL);
+    assert_eq!(watcher.finish().await.stdout, "will/crashed gone\n");
+
+    // Interrupted: DISCONNECT first, exit 0, no will; the next message is the marker.
+    let watcher = cli().subscriber(&args(&[&p, &ADMIN, &["-t", "will/#", "-C", "1", "-v"]])).await;
+    let stopped = cli().subscriber(&args(&[&p, &ADMIN, &will("will/stopped")])).await;
+    signal(&stopped, rustix::process::Signal::INT);
+    assert_eq!(stopped.finish().await.code, Some(0));
+    ok(&run(&args(&[&["pub"], &p, &ADMIN, &["-t", "will/marker", "-m", "m"]])).await);
+    assert_eq!(watcher.finish().await.stdout, "will/marker m\n");
+    tern.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_options_are_refused_with_a_message() {
     let missing = run(&["pub", "-t", "t"]).await;

@@ -108,6 +108,11 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
+    /// The process id (to send it signals).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Waits for the subscriber to exit (it runs with `-C`) and returns its output.
     ///
     /// # Panics

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use mqtt_codec::{Packet, PubRel, Publish, PublishProperties, QoS};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+use tokio_util::sync::CancellationToken;
 
 use super::{
     ConnectArgs, Failure,
@@ -90,8 +91,9 @@ impl PubArgs {
     }
 }
 
-/// Runs `tern pub`.
-pub async fn run(args: &PubArgs) -> Result<(), Failure> {
+/// Runs `tern pub`; with `-l`, until standard input ends or `stop` is cancelled (then it
+/// disconnects cleanly).
+pub async fn run(args: &PubArgs, stop: &CancellationToken) -> Result<(), Failure> {
     let prepared = args.connect.prepare("tern-pub").await?;
     let Some(topic) = args.topic.clone().or_else(|| prepared.url_topic.clone()) else {
         return Err(Failure::new("Error: Both topic and message must be supplied."));
@@ -112,7 +114,7 @@ pub async fn run(args: &PubArgs) -> Result<(), Failure> {
         Publisher { ids: PacketIds::new(), topic, qos: args.qos, retain: args.retain, properties };
     let outcome = match source {
         Source::One(payload) => publisher.publish(&mut session, payload).await,
-        Source::Lines => publisher.lines(&mut session).await,
+        Source::Lines => publisher.lines(&mut session, stop).await,
     };
     session.close().await;
     outcome
@@ -127,8 +129,13 @@ struct Publisher {
 }
 
 impl Publisher {
-    /// Publishes each line of standard input (without its line ending) until it ends.
-    async fn lines(&mut self, session: &mut Session) -> Result<(), Failure> {
+    /// Publishes each line of standard input (without its line ending) until it ends or `stop`
+    /// is cancelled; a publish under way is finished first.
+    async fn lines(
+        &mut self,
+        session: &mut Session,
+        stop: &CancellationToken,
+    ) -> Result<(), Failure> {
         let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
         loop {
             // Both branches are cancel safe: `next_line` keeps partial lines, `recv` its buffer.
@@ -143,6 +150,7 @@ impl Publisher {
                         )));
                     }
                 },
+                () = stop.cancelled() => return Ok(()),
                 packet = session.recv() => {
                     // Nothing is expected between publishes; a DISCONNECT or close ends the run.
                     packet?;

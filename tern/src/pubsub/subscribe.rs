@@ -8,6 +8,8 @@ use mqtt_codec::{
     SubscriptionOptions,
 };
 
+use tokio_util::sync::CancellationToken;
+
 use super::{
     ConnectArgs, Failure,
     options::{PacketIds, Properties, parse_qos},
@@ -61,8 +63,13 @@ pub struct SubArgs {
     pub help: Option<bool>,
 }
 
-/// Runs `tern sub`, writing messages to `out`.
-pub async fn run(args: &SubArgs, out: &mut (dyn Write + Send)) -> Result<(), Failure> {
+/// Runs `tern sub`, writing messages to `out`, until done or `stop` is cancelled (then it
+/// disconnects cleanly, as mosquitto_sub does on SIGINT: no will is published).
+pub async fn run(
+    args: &SubArgs,
+    out: &mut (dyn Write + Send),
+    stop: &CancellationToken,
+) -> Result<(), Failure> {
     let prepared = args.connect.prepare("tern-sub").await?;
     let mut topics = args.topics.clone();
     if topics.is_empty()
@@ -104,7 +111,7 @@ pub async fn run(args: &SubArgs, out: &mut (dyn Write + Send)) -> Result<(), Fai
     let packet_id = subscribe.packet_id;
     session.send(&Packet::Subscribe(subscribe)).await?;
     let mut receiver = Receiver { args, out, received: 0, awaiting_rel: HashSet::new() };
-    let outcome = receiver.receive(&mut session, &topics, packet_id).await;
+    let outcome = receiver.receive(&mut session, &topics, packet_id, stop).await;
     session.close().await;
     outcome
 }
@@ -123,16 +130,23 @@ impl Receiver<'_> {
         session: &mut Session,
         topics: &[String],
         subscribe_id: mqtt_codec::PacketId,
+        stop: &CancellationToken,
     ) -> Result<(), Failure> {
         let idle = self.args.timeout.map(Duration::from_secs);
         let mut subscribed = false;
         loop {
-            let packet = match idle {
-                Some(limit) => match tokio::time::timeout(limit, session.recv()).await {
-                    Ok(packet) => packet?,
-                    Err(_) => return Err(Failure { code: TIMED_OUT, message: "Timed out".into() }),
-                },
-                None => session.recv().await?,
+            // Stopping is only honoured between packets, never halfway through an answer.
+            let next = async {
+                match idle {
+                    Some(limit) => tokio::time::timeout(limit, session.recv())
+                        .await
+                        .map_err(|_| Failure { code: TIMED_OUT, message: "Timed out".into() })?,
+                    None => session.recv().await,
+                }
+            };
+            let packet = tokio::select! {
+                packet = next => packet?,
+                () = stop.cancelled() => return Ok(()),
             };
             match packet {
                 Packet::SubAck(ack) if ack.packet_id == subscribe_id && !subscribed => {
