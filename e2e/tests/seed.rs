@@ -12,7 +12,8 @@
 //! | HTTP authentication and ACL | `http_auth_…` |
 //! | webhook MQTT → HTTP with the `authorization` header | comes with webhook-relay (see `http_auth_…`) |
 //!
-//! and then one of two auth-service replicas is killed and clients still connect.
+//! and then one of two auth-service replicas is killed and clients still connect. The last test
+//! runs the HTTP-auth file with `tern start` (everything in one process) instead.
 
 use std::net::SocketAddr;
 
@@ -232,4 +233,31 @@ async fn http_auth_and_acl_against_the_articles_server() {
 
     assert!(broker.process.terminate().await.success(), "broker-core stops cleanly");
     assert!(auth.terminate().await.success(), "auth-service stops cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tern_start_runs_the_articles_http_auth_file_in_one_process() {
+    test_support::install_crypto_provider();
+    let server = SeedServer::start().await;
+    let layout = Layout::new("nanomq-http-auth.conf", Some(&server.addr.to_string()));
+    let mut launcher = Process::spawn(
+        "tern start",
+        &binaries::path("tern"),
+        &["start", "--conf", conf_arg(&layout)],
+        layout.dir.path(),
+        &[],
+    );
+    let banner = launcher.line(&["broker-core", "MQTT over TCP"]).await;
+    let url = banner.split_whitespace().last().expect("a URL ends the line");
+    let tcp = url.rsplit_once(':').expect("host:port").1.to_owned();
+    launcher.line(&["webhook {}", "not part of tern start"]).await;
+
+    let sub =
+        tern().subscriber(&join(&[&["-p", &tcp, "-t", "any/#", "-C", "1", "-v"], &ADMIN])).await;
+    ok(&run(&join(&[&["pub", "-p", &tcp, "-t", "any/thing", "-m", "one"], &ADMIN])).await);
+    assert_eq!(sub.finish().await.stdout, "any/thing one\n");
+    client_is_held_to_its_topic(&tcp).await;
+    bad_credentials_are_refused(&tcp).await;
+    assert!(server.requests("/mqtt/auth").iter().all(|r| r.authorized));
+    assert!(launcher.terminate().await.success(), "tern start stops cleanly on SIGTERM");
 }
