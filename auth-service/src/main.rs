@@ -82,12 +82,8 @@ async fn serve(config: tern_config::Config) -> anyhow::Result<()> {
         .with_context(|| format!("auth_service.bind: cannot bind {}", config.auth_service.bind))?;
     tracing::info!(addr = %listener.local_addr()?, "auth-service listening");
     let revocations = auth_service::Revocations::new();
-    tokio::spawn(auth_service::watch::watch_files(
-        built.watched,
-        RELOAD_INTERVAL,
-        revocations.clone(),
-    ));
-    auth_service::serve(built.chain, revocations, listener, wait_for_signal()).await?;
+    let chain = built.watch(&revocations, RELOAD_INTERVAL);
+    auth_service::serve(chain, revocations, listener, wait_for_signal()).await?;
     Ok(())
 }
 
