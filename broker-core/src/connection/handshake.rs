@@ -328,6 +328,8 @@ where
         inbound_aliases: Vec::new(),
         outbound_aliases: Default::default(),
         scratch: Vec::new(),
+        congested: None,
+        deferred: std::collections::VecDeque::new(),
     })
 }
 

@@ -7,6 +7,14 @@
 //! timer. Reads and writes are both cancel-safe single calls, so a client that does not read never
 //! stops the broker from reading it, and vice versa. Output is bounded: above [`HIGH_WATER`] bytes
 //! waiting, the task stops taking routed messages and they wait (bounded) in the mailbox.
+//!
+//! Input is paced by subscribers: when a PUBLISH fills a subscriber's queue past its limit (see
+//! [`crate::mailbox`]), this connection sets further PUBLISH packets aside, in order, until that
+//! queue drains — for at most [`PAUSE_LIMIT`] — while still handling acknowledgements and pings
+//! (SUBSCRIBE and UNSUBSCRIBE wait in line with the PUBLISHes, DISCONNECT handles them all first);
+//! with [`MAX_DEFERRED`] set aside it stops reading. So a fast publisher slows to
+//! what its subscribers take instead of having acknowledged QoS 1/2 messages dropped, and two
+//! clients publishing to each other cannot deadlock.
 
 mod handshake;
 mod inbound;
@@ -40,6 +48,11 @@ const HIGH_WATER: usize = 64 * 1024;
 const BATCH: usize = 64;
 /// Read buffer space made available before each read.
 const READ_RESERVE: usize = 4096;
+/// Longest a publisher is paused for one congested subscriber queue; after that its messages
+/// are taken again and the subscriber's overflow policy applies.
+const PAUSE_LIMIT: Duration = Duration::from_secs(2);
+/// PUBLISH packets set aside while paused before the connection stops reading.
+const MAX_DEFERRED: usize = 128;
 /// How long the final DISCONNECT and buffered output may take to flush when closing.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 
@@ -196,6 +209,10 @@ struct Connection<R, W> {
     outbound_aliases: HashMap<bytestring::ByteString, u16, foldhash::fast::RandomState>,
     /// Deliveries taken from the mailbox, reused between batches.
     scratch: Vec<crate::message::Delivery>,
+    /// The subscriber queue this connection's PUBLISHes wait for, and until when at most.
+    congested: Option<(Arc<crate::mailbox::Mailbox>, Instant)>,
+    /// PUBLISH, SUBSCRIBE and UNSUBSCRIBE packets received while paused, in order.
+    deferred: std::collections::VecDeque<Packet>,
 }
 
 impl<R, W> Connection<R, W>
@@ -215,8 +232,16 @@ where
         // Bytes written since the last flush.
         let mut unflushed = false;
         loop {
+            if self.congested.is_none()
+                && !self.deferred.is_empty()
+                && let Err(exit) = self.handle_deferred().await
+            {
+                return exit;
+            }
             self.fill_from_mailbox();
             let want_mailbox = self.window_open() && self.wbuf.len() < HIGH_WATER;
+            let can_read = self.deferred.len() < MAX_DEFERRED;
+            let congested = self.congested.clone();
             if self.rbuf.capacity() - self.rbuf.len() < READ_RESERVE / 4 {
                 self.rbuf.reserve(READ_RESERVE);
             }
@@ -243,7 +268,7 @@ where
                         Ok(None) => unflushed = false,
                     }
                 }
-                read = self.reader.read_buf(&mut self.rbuf) => {
+                read = self.reader.read_buf(&mut self.rbuf), if can_read => {
                     match read {
                         Ok(0) | Err(_) => return Exit::ConnectionLost,
                         Ok(n) => {
@@ -256,8 +281,20 @@ where
                     }
                 }
                 () = self.session.mailbox.notified(), if want_mailbox => {}
+                () = async move {
+                    if let Some((queue, until)) = congested {
+                        let _ = tokio::time::timeout_at(until, queue.below_limit()).await;
+                    }
+                }, if self.congested.is_some() => {
+                    self.congested = None;
+                    // Silence while this side did not read is not the client's.
+                    self.last_read = Instant::now();
+                }
                 () = &mut sleep, if self.keepalive_timeout.is_some() => {
                     let timeout = self.keepalive_timeout.unwrap_or_default();
+                    if !can_read {
+                        self.last_read = Instant::now();
+                    }
                     let deadline = self.last_read + timeout;
                     if Instant::now() >= deadline {
                         return Exit::KeepAliveTimeout;
@@ -266,6 +303,15 @@ where
                 }
             }
         }
+    }
+
+    /// Handles the packets set aside while paused, in order, until a PUBLISH pauses again.
+    async fn handle_deferred(&mut self) -> Result<(), Exit> {
+        while self.congested.is_none() {
+            let Some(packet) = self.deferred.pop_front() else { break };
+            self.handle_now(packet).await?;
+        }
+        Ok(())
     }
 
     /// Decodes and handles every complete packet in the read buffer.
