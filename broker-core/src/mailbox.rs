@@ -5,15 +5,17 @@
 //! section (a `parking_lot` mutex held for a `VecDeque` push or pop, never across `.await`), plus a
 //! `Notify` that wakes the connection task.
 //!
-//! **Backpressure, not loss, for QoS 1/2.** A publisher is acknowledged once its message is queued,
-//! so dropping a queued QoS 1/2 message later would lose what was promised. When an online
-//! session's queue holds `max_len` messages, a new QoS 1/2 delivery is still queued (up to twice
-//! `max_len`, at least `max_len` + 1024) and reported as [`Pushed::QueuedOverLimit`]: the publisher's connection then stops
-//! taking PUBLISH packets until the queue is below `max_len` again ([`Mailbox::below_limit`]), for
-//! at most a bounded pause. A new QoS 0 delivery to a full queue never pushes out a QoS 1/2 one.
+//! **Backpressure before loss.** A publisher is acknowledged once its message is queued, so
+//! dropping a queued QoS 1/2 message later would lose what was promised, and routing QoS 0
+//! messages only to drop them wastes the time the subscriber needs. When an online session's
+//! queue holds `max_len` messages, a new delivery is still queued (up to twice `max_len`, at least
+//! `max_len` + 1024) and reported as [`Pushed::QueuedOverLimit`]: the publisher's connection then
+//! stops taking PUBLISH packets until the queue has drained to half of `max_len`
+//! ([`Mailbox::below_limit`]), for at most a bounded pause. A QoS 0 delivery to a full queue never
+//! pushes out a QoS 1/2 one.
 //!
-//! **Overflow policy** (stated, counted) for what backpressure does not cover — QoS 0, offline
-//! sessions, a subscriber stuck longer than the pause: when the queue is full, either the oldest
+//! **Overflow policy** (stated, counted) for what backpressure does not cover — offline sessions,
+//! a subscriber stuck longer than the pause: when the queue is full, either the oldest
 //! queued message is dropped to make room (default) or the new one is refused. While the session
 //! is offline, QoS 0 messages are dropped unless `queue_qos0_offline` is set.
 
@@ -156,7 +158,7 @@ impl Mailbox {
                 Pushed::Dropped(DropReason::Offline, delivery)
             } else if q.items.len() >= self.limits.max_len {
                 let len = q.items.len();
-                if delivery.qos != QoS::AtMostOnce && q.online && len < self.hard_limit() {
+                if q.online && len < self.hard_limit() {
                     q.items.push_back(delivery);
                     Pushed::QueuedOverLimit
                 } else {
@@ -217,24 +219,37 @@ impl Mailbox {
         q.online && q.items.len() >= self.limits.max_len
     }
 
-    /// Waits until the queue is below `max_len` (or the session is offline or closed): what a
-    /// publisher paused by [`Pushed::QueuedOverLimit`] waits for.
+    /// The length below which paused publishers go on: half of `max_len`, so that they run in
+    /// bursts rather than being woken for every message taken.
+    fn low_water(&self) -> usize {
+        self.limits.max_len / 2
+    }
+
+    /// Whether paused publishers must still wait (online, at or above the low-water mark).
+    fn congested(&self) -> bool {
+        let q = self.queue.lock();
+        q.online && q.items.len() > self.low_water()
+    }
+
+    /// Waits until the queue has drained to half of `max_len` (or the session is offline or
+    /// closed): what a publisher paused by [`Pushed::QueuedOverLimit`] waits for.
     pub async fn below_limit(&self) {
         loop {
             let notified = self.drained.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             self.paused_publishers.store(true, Ordering::SeqCst);
-            if !self.over_limit() {
+            if !self.congested() {
                 return;
             }
             notified.await;
         }
     }
 
-    /// Wakes paused publishers if the queue is below `max_len` (called with the lock held).
+    /// Wakes paused publishers if the queue has drained to the low-water mark (called with the
+    /// lock held).
     fn wake_publishers(&self, q: &Queue) {
-        if (q.items.len() < self.limits.max_len || !q.online)
+        if (q.items.len() <= self.low_water() || !q.online)
             && self.paused_publishers.swap(false, Ordering::SeqCst)
         {
             self.drained.notify_waiters();

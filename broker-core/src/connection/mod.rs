@@ -46,8 +46,11 @@ use crate::{
 const HIGH_WATER: usize = 64 * 1024;
 /// Deliveries taken from the mailbox at a time.
 const BATCH: usize = 64;
-/// Read buffer space made available before each read.
-const READ_RESERVE: usize = 4096;
+/// Read buffer space made available before each read, at least and at most: it grows while reads
+/// fill it and shrinks while they are small, so idle connections keep little and busy ones read
+/// in large chunks.
+const READ_RESERVE_MIN: usize = 512;
+const READ_RESERVE_MAX: usize = 64 * 1024;
 /// Longest a publisher is paused for one congested subscriber queue; after that its messages
 /// are taken again and the subscriber's overflow policy applies.
 const PAUSE_LIMIT: Duration = Duration::from_secs(2);
@@ -209,6 +212,8 @@ struct Connection<R, W> {
     outbound_aliases: HashMap<bytestring::ByteString, u16, foldhash::fast::RandomState>,
     /// Deliveries taken from the mailbox, reused between batches.
     scratch: Vec<crate::message::Delivery>,
+    /// Space to make available for the next read (see [`READ_RESERVE_MIN`]).
+    read_reserve: usize,
     /// The subscriber queue this connection's PUBLISHes wait for, and until when at most.
     congested: Option<(Arc<crate::mailbox::Mailbox>, Instant)>,
     /// PUBLISH, SUBSCRIBE and UNSUBSCRIBE packets received while paused, in order.
@@ -242,9 +247,10 @@ where
             let want_mailbox = self.window_open() && self.wbuf.len() < HIGH_WATER;
             let can_read = self.deferred.len() < MAX_DEFERRED;
             let congested = self.congested.clone();
-            if self.rbuf.capacity() - self.rbuf.len() < READ_RESERVE / 4 {
-                self.rbuf.reserve(READ_RESERVE);
+            if self.rbuf.capacity() - self.rbuf.len() < self.read_reserve / 4 {
+                self.rbuf.reserve(self.read_reserve);
             }
+            let read_space = self.rbuf.capacity() - self.rbuf.len();
             tokio::select! {
                 biased;
                 control = self.control.recv() => match control {
@@ -277,6 +283,7 @@ where
                             if let Err(exit) = self.handle_input().await {
                                 return exit;
                             }
+                            self.adapt_read_buffer(n, read_space);
                         }
                     }
                 }
@@ -302,6 +309,19 @@ where
                     sleep.as_mut().reset(deadline);
                 }
             }
+        }
+    }
+
+    /// Sizes the next read after one of `n` bytes into `space`: doubles while reads fill the
+    /// space, halves while they use little of it, and lets an idle connection's buffer go.
+    fn adapt_read_buffer(&mut self, n: usize, space: usize) {
+        if n == space {
+            self.read_reserve = (self.read_reserve * 2).min(READ_RESERVE_MAX);
+        } else if n < self.read_reserve / 8 {
+            self.read_reserve = (self.read_reserve / 2).max(READ_RESERVE_MIN);
+        }
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 2 * self.read_reserve {
+            self.rbuf = BytesMut::new();
         }
     }
 

@@ -171,19 +171,21 @@ fn unsubscribe_removes_and_prunes() {
 }
 
 #[test]
-fn full_queue_drops_qos0_by_policy_and_reports_it() {
+fn full_offline_queue_drops_by_policy_and_reports_it() {
     let router = Router::new(SharedStrategy::RoundRobin);
     let oldest = mailbox_with(1, 2, OverflowPolicy::DropOldest);
     let newest = mailbox_with(2, 2, OverflowPolicy::DropNewest);
     sub(&router, "t", &oldest, opts(QoS::AtLeastOnce));
     sub(&router, "t", &newest, opts(QoS::AtLeastOnce));
+    oldest.set_online(false);
+    newest.set_online(false);
     let mut dropped = Vec::new();
     for i in 0..3 {
-        let mut m = message("t", QoS::AtMostOnce, false);
+        let mut m = message("t", QoS::AtLeastOnce, false);
         Arc::get_mut(&mut m).expect("unique").payload = bytes::Bytes::from(vec![i]);
         let routed = router
             .route(&m, |d| dropped.push((d.mailbox.session(), d.delivery.message.payload[0])));
-        assert!(routed.congested.is_none(), "QoS 0 never pauses publishers");
+        assert!(routed.congested.is_none(), "nobody drains an offline queue: no pause");
     }
     dropped.sort();
     assert_eq!(dropped, vec![(SessionId(1), 0), (SessionId(2), 2)]);
@@ -211,8 +213,13 @@ fn full_queue_takes_qos1_and_asks_the_publisher_to_pause() {
     assert_eq!(slow.len(), 4, "queued beyond max_len");
     assert!(slow.over_limit());
 
-    // A QoS 0 message arriving now is dropped rather than pushing out a QoS 1 one.
+    // At the hard limit (max_len + 1024 here) the overflow policy applies, and a QoS 0 message
+    // is dropped rather than pushing out a QoS 1 one.
     let mut dropped = 0;
+    for _ in 4..2 + 1024 {
+        router.route(&message_from("t", QoS::AtLeastOnce, false, publisher), |_| dropped += 1);
+    }
+    assert_eq!((slow.len(), dropped), (2 + 1024, 0));
     router.route(&message("t", QoS::AtMostOnce, false), |_| dropped += 1);
     assert_eq!(dropped, 1);
     assert!(drain(&slow).iter().all(|d| d.qos == QoS::AtLeastOnce));
