@@ -98,7 +98,9 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (reader, writer) = tokio::io::split(stream);
-    let Some(conn) = handshake::accept(broker, reader, writer, peer, listener).await else {
+    // Boxed, like the close below: only the online loop's state stays with an idle connection.
+    let Some(conn) = Box::pin(handshake::accept(broker, reader, writer, peer, listener)).await
+    else {
         return;
     };
     conn.run(shutdown).await;
@@ -114,6 +116,14 @@ async fn write_or_flush<W: AsyncWrite + Unpin>(
         writer.flush().await.map(|()| None)
     } else {
         writer.write_buf(wbuf).await.map(Some)
+    }
+}
+
+/// Waits until the congested queue has drained or the pause is over (at once without one).
+async fn drained(congested: Option<(Arc<crate::mailbox::Mailbox>, Instant)>) {
+    if let Some((queue, until)) = congested {
+        // Boxed: only a paused connection needs this state.
+        let _ = Box::pin(tokio::time::timeout_at(until, queue.below_limit())).await;
     }
 }
 
@@ -228,7 +238,7 @@ where
     async fn run(mut self, shutdown: CancellationToken) {
         self.resend_inflight();
         let exit = self.online(&shutdown).await;
-        self.finish(exit).await;
+        Box::pin(self.finish(exit)).await;
     }
 
     async fn online(&mut self, shutdown: &CancellationToken) -> Exit {
@@ -239,7 +249,7 @@ where
         loop {
             if self.congested.is_none()
                 && !self.deferred.is_empty()
-                && let Err(exit) = self.handle_deferred().await
+                && let Err(exit) = Box::pin(self.handle_deferred()).await
             {
                 return exit;
             }
@@ -280,7 +290,9 @@ where
                         Ok(n) => {
                             self.broker.stats.bytes_received.add(n as u64);
                             self.last_read = Instant::now();
-                            if let Err(exit) = self.handle_input().await {
+                            // Boxed: the future of handling a packet is large and only lives
+                            // while packets are handled, not while the connection waits.
+                            if let Err(exit) = Box::pin(self.handle_input()).await {
                                 return exit;
                             }
                             self.adapt_read_buffer(n, read_space);
@@ -288,11 +300,7 @@ where
                     }
                 }
                 () = self.session.mailbox.notified(), if want_mailbox => {}
-                () = async move {
-                    if let Some((queue, until)) = congested {
-                        let _ = tokio::time::timeout_at(until, queue.below_limit()).await;
-                    }
-                }, if self.congested.is_some() => {
+                () = drained(congested), if self.congested.is_some() => {
                     self.congested = None;
                     // Silence while this side did not read is not the client's.
                     self.last_read = Instant::now();
