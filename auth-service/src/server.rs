@@ -3,6 +3,7 @@
 
 use std::{future::Future, sync::Arc};
 
+pub use proto::auth::v1::revocation::Scope;
 use proto::auth::v1::{Revocation, auth_service_server::AuthServiceServer};
 use tokio::{net::TcpListener, sync::broadcast};
 use tokio_stream::wrappers::TcpListenerStream;
@@ -35,9 +36,14 @@ impl Revocations {
 
     /// Tells every watching broker to drop its cached decisions.
     pub fn revoke_all(&self, reason: &str) {
+        self.revoke(Scope::All(true), reason);
+    }
+
+    /// Tells every watching broker to drop the cached decisions in `scope`.
+    pub fn revoke(&self, scope: Scope, reason: &str) {
         // No watcher is not an error.
         let _ = self.0.send(Revocation {
-            scope: Some(proto::auth::v1::revocation::Scope::All(true)),
+            scope: Some(scope),
             disconnect: false,
             reason: reason.to_owned(),
         });
@@ -54,20 +60,16 @@ impl Default for Revocations {
 pub const RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs a built service on `listener` until `shutdown` completes: serves gRPC and re-reads the
-/// watched files every [`RELOAD_INTERVAL`]. What the `auth-service` binary and `tern start` run.
+/// watched files every [`RELOAD_INTERVAL`] (and follows Redis rule changes). What the `auth-service` binary and `tern start` run.
 pub async fn run(
     built: crate::setup::Built,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let revocations = Revocations::new();
-    let watcher = tokio::spawn(crate::watch::watch_files(
-        built.watched,
-        RELOAD_INTERVAL,
-        revocations.clone(),
-    ));
-    let served = serve(built.chain, revocations, listener, shutdown).await;
-    watcher.abort();
+    let (chain, watchers) = built.start_watchers(&revocations, RELOAD_INTERVAL);
+    let served = serve(chain, revocations, listener, shutdown).await;
+    drop(watchers);
     served
 }
 

@@ -5,7 +5,7 @@
 //! HTTP auth — so local answers come first and HTTP is asked about what nobody else knows
 //! (NanoMQ asked HTTP as well, after the file; the difference is listed in the README).
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use tern_acl::{Permission, Rule};
 
@@ -16,9 +16,10 @@ use crate::{
         http::HttpBackend,
         jwt::{JwtBackend, JwtKey, JwtSettings},
         password_file::PasswordFile,
-        redis::{RedisBackend, RedisSettings, SaltPosition},
+        redis::{Change, RedisBackend, RedisSettings, SaltPosition},
     },
     chain::{Chain, DenyAction, Policy},
+    server::{Revocations, Scope},
     watch::Watched,
 };
 
@@ -33,13 +34,78 @@ pub enum SetupError {
     Backend(#[from] BackendError),
 }
 
-/// The chain and the files to watch.
+/// The chain and what keeps it current.
 #[derive(Debug)]
 pub struct Built {
     /// The chain.
     pub chain: Arc<Chain>,
     /// Files whose changes are applied without a restart.
     pub watched: Vec<Watched>,
+    /// The Redis backend, whose changes are followed through keyspace notifications.
+    pub redis: Option<Arc<RedisBackend>>,
+}
+
+impl Built {
+    /// Starts following changes — files checked every `file_interval`, Redis through its
+    /// notifications — each reported to brokers through `revocations`; returns the chain to serve.
+    /// The watchers run until the runtime shuts down.
+    pub fn watch(self, revocations: &Revocations, file_interval: Duration) -> Arc<Chain> {
+        let (chain, watchers) = self.start_watchers(revocations, file_interval);
+        watchers.detach();
+        chain
+    }
+
+    /// Like [`Built::watch`], with the watchers stopped when the returned [`Watchers`] is dropped
+    /// (for a service that stops without its runtime, as in `tern start`).
+    pub fn start_watchers(
+        self,
+        revocations: &Revocations,
+        file_interval: Duration,
+    ) -> (Arc<Chain>, Watchers) {
+        let mut tasks = vec![tokio::spawn(crate::watch::watch_files(
+            self.watched,
+            file_interval,
+            revocations.clone(),
+        ))];
+        if let Some(redis) = self.redis {
+            let revocations = revocations.clone();
+            tasks.push(tokio::spawn(async move {
+                redis
+                    .watch_changes(move |change, reason| {
+                        tracing::debug!(?change, reason, "Redis rules changed");
+                        revocations.revoke(
+                            match change {
+                                Change::All => Scope::All(true),
+                                Change::Username(name) => Scope::Username(name),
+                                Change::ClientId(id) => Scope::ClientId(id),
+                            },
+                            reason,
+                        );
+                    })
+                    .await;
+            }));
+        }
+        (self.chain, Watchers(tasks))
+    }
+}
+
+/// The running watchers of a [`Built`] service; dropping it stops them.
+#[derive(Debug)]
+pub struct Watchers(Vec<tokio::task::JoinHandle<()>>);
+
+impl Watchers {
+    /// Lets the watchers run until the runtime shuts down.
+    pub fn detach(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for Watchers {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 fn acl_rules(rules: &[tern_config::AclRule]) -> Result<Vec<Rule>, SetupError> {
@@ -96,8 +162,9 @@ pub fn build(config: &tern_config::Config) -> Result<Built, SetupError> {
         }
         backends.push(backend);
     }
+    let mut redis_backend = None;
     if let Some(redis) = &auth.redis {
-        backends.push(Arc::new(RedisBackend::new(RedisSettings {
+        let backend = Arc::new(RedisBackend::new(RedisSettings {
             url: redis.url.expose().to_owned(),
             user_key: redis.user_key.clone(),
             acl_key: redis.acl_key.clone(),
@@ -106,7 +173,9 @@ pub fn build(config: &tern_config::Config) -> Result<Built, SetupError> {
                 tern_config::SaltPosition::Suffix => SaltPosition::Suffix,
             },
             timeout: redis.timeout,
-        })?));
+        })?);
+        redis_backend = Some(Arc::clone(&backend));
+        backends.push(backend);
     }
     if let Some(acl) = &auth.acl {
         let backend = Arc::new(AclFile::new(acl_rules(&acl.rules)?));
@@ -138,5 +207,5 @@ pub fn build(config: &tern_config::Config) -> Result<Built, SetupError> {
         },
         cache_ttl: auth.cache.ttl,
     };
-    Ok(Built { chain: Arc::new(Chain::new(backends, policy)), watched })
+    Ok(Built { chain: Arc::new(Chain::new(backends, policy)), watched, redis: redis_backend })
 }
