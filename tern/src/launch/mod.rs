@@ -19,7 +19,6 @@ mod broker;
 use std::{fmt, net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use parking_lot::Mutex;
-
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
