@@ -118,6 +118,31 @@ fn the_dockerfile_builds_every_binary_of_the_workspace() {
 }
 
 #[test]
+fn the_images_default_command_runs_the_shipped_all_in_one_configuration() {
+    let dockerfile =
+        std::fs::read_to_string(binaries::workspace_root().join("Dockerfile")).expect("Dockerfile");
+    assert!(dockerfile.contains("COPY etc/ /etc/tern/"), "the image carries etc/ at /etc/tern");
+    let cmd =
+        dockerfile.lines().rev().find_map(|l| l.strip_prefix("CMD ")).expect("the image has a CMD");
+    let cmd: Vec<String> = serde_json::from_str(cmd).expect("CMD in exec form");
+    let installed = dockerfile_binaries();
+    assert!(installed.contains(&cmd[0]), "CMD runs an installed binary: {cmd:?}");
+    let args: Vec<String> = cmd[1..]
+        .iter()
+        .map(|a| match a.strip_prefix("/etc/tern/") {
+            Some(rest) => binaries::workspace_root().join("etc").join(rest).display().to_string(),
+            None => a.clone(),
+        })
+        .chain(["--check-config".to_owned()])
+        .collect();
+    let output = std::process::Command::new(binaries::path(&cmd[0]))
+        .args(&args)
+        .output()
+        .expect("the binary runs");
+    assert!(output.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
 fn every_service_runs_a_built_binary_with_flags_and_files_it_accepts() {
     let compose = compose();
     let installed = dockerfile_binaries();

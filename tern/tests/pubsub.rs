@@ -301,6 +301,26 @@ async fn refusals_read_and_exit_like_mosquitto() {
     assert_eq!(gone.stderr.trim(), "Error: Connection refused");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_published_whole_and_keep_alive_pings_hold_idle_connections() {
+    let tern = Fixture::start().await;
+    let port = tern.tcp();
+    let p = ["-p", port.as_str()];
+    let file = write(tern.pki.dir.path(), "payload.bin", "line one\nline two");
+    let sub = cli().subscriber(&args(&[&p, &ADMIN, &["-t", "file", "-C", "1", "-N"]])).await;
+    ok(&run(&args(&[&["pub"], &p, &ADMIN, &["-t", "file", "-f", &file, "-q", "1"]])).await);
+    assert_eq!(sub.finish().await.stdout, "line one\nline two");
+    let missing = run(&args(&[&["pub"], &p, &ADMIN, &["-t", "file", "-f", "/nonexistent"]])).await;
+    assert_eq!(missing.code, Some(1));
+    assert!(missing.stderr.starts_with("Error loading input file"), "{missing:?}");
+
+    // Keep alive 1 s: without PINGREQ the broker would close the connection after 1.5 s of
+    // silence; with it the subscriber is still there when its own -W 3 timeout ends the run.
+    let idle = run(&args(&[&["sub"], &p, &ADMIN, &["-t", "quiet", "-k", "1", "-W", "3"]])).await;
+    assert_eq!((idle.code, idle.stderr.trim()), (Some(27), "Timed out"), "{idle:?}");
+    tern.stop().await;
+}
+
 fn signal(sub: &test_support::cli::Subscriber, signal: rustix::process::Signal) {
     let pid = sub.pid().and_then(|p| rustix::process::Pid::from_raw(p as i32)).expect("running");
     rustix::process::kill_process(pid, signal).expect("signal");
