@@ -7,7 +7,8 @@ use broker_core::{
     Broker, BrokerConfig,
     auth::{AllowAll, Authenticator},
     auth_grpc::{GrpcAuth, GrpcAuthConfig},
-    events::NoEvents,
+    events::{EventSink, NoEvents},
+    events_grpc::{GrpcEvents, GrpcEventsConfig},
 };
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
@@ -102,7 +103,14 @@ async fn serve(config: tern_config::Config) -> anyhow::Result<()> {
     let listeners = broker_core::server::bind_listeners(&config, &settings)
         .await
         .context("cannot start listeners")?;
-    let broker = Broker::new(settings, auth, Arc::new(NoEvents));
+    let events: Arc<dyn EventSink> = match GrpcEventsConfig::from_config(&config) {
+        Some(relay) => {
+            tracing::info!(address = %relay.address, "sending events to webhook-relay");
+            Arc::new(GrpcEvents::start(relay))
+        }
+        None => Arc::new(NoEvents),
+    };
+    let broker = Broker::new(settings, auth, events);
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(broker_core::run(broker, listeners, shutdown.clone()));
     wait_for_signal().await?;

@@ -167,9 +167,9 @@ pub(crate) fn read_webhook_relay(r: &mut Reader<'_>) -> WebhookRelayConfig {
     if r.has("webhook_relay") && r.block("webhook_relay").is_none() {
         return d;
     }
-    let metrics_bind = r
-        .has("webhook_relay.metrics_bind")
-        .then(|| read_bind(r, "webhook_relay.metrics_bind", SocketAddr::from(([0, 0, 0, 0], 9102))));
+    let metrics_bind = r.has("webhook_relay.metrics_bind").then(|| {
+        read_bind(r, "webhook_relay.metrics_bind", SocketAddr::from(([0, 0, 0, 0], 9102)))
+    });
     let mut stream_events = Vec::new();
     for name in r.string_list("webhook_relay.stream_events").unwrap_or_default() {
         let wanted = name.trim().to_ascii_lowercase();
@@ -181,7 +181,8 @@ pub(crate) fn read_webhook_relay(r: &mut Reader<'_>) -> WebhookRelayConfig {
             ),
         }
     }
-    let reconnect_delay = r.duration("webhook_relay.reconnect_delay", d.reconnect_delay, PlainUnit::Seconds);
+    let reconnect_delay =
+        r.duration("webhook_relay.reconnect_delay", d.reconnect_delay, PlainUnit::Seconds);
     if reconnect_delay.is_zero() {
         r.error("webhook_relay.reconnect_delay", "must be greater than 0");
     }
@@ -193,7 +194,11 @@ pub(crate) fn read_webhook_relay(r: &mut Reader<'_>) -> WebhookRelayConfig {
         metrics_bind,
         buffer_size: r.u32_in("webhook_relay.buffer_size", d.buffer_size, 1, 100_000_000),
         batch_size: r.u32_in("webhook_relay.batch_size", d.batch_size, 1, 65_536),
-        reconnect_delay: if reconnect_delay.is_zero() { d.reconnect_delay } else { reconnect_delay },
+        reconnect_delay: if reconnect_delay.is_zero() {
+            d.reconnect_delay
+        } else {
+            reconnect_delay
+        },
         stream_events,
     }
 }

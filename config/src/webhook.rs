@@ -178,7 +178,10 @@ fn read_target(
         }
         None => {
             if r.peek_text(&k("url")).is_none() {
-                r.error(&k("url"), "is required (the http:// or https:// URL events are posted to)");
+                r.error(
+                    &k("url"),
+                    "is required (the http:// or https:// URL events are posted to)",
+                );
             }
             String::new()
         }

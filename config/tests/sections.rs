@@ -263,9 +263,15 @@ fn webhook_targets_and_the_relay_block() {
     let audit = &c.webhooks[0];
     assert_eq!(audit.headers[0].0, "x-token");
     assert_eq!(audit.max_age, Duration::from_secs(600));
-    assert_eq!((audit.retry_initial, audit.retry_max), (Duration::from_millis(200), Duration::from_secs(5)));
+    assert_eq!(
+        (audit.retry_initial, audit.retry_max),
+        (Duration::from_millis(200), Duration::from_secs(5))
+    );
     let nanomq = c.webhook.as_ref().unwrap();
-    assert_eq!((nanomq.max_age, nanomq.retry_initial), (Duration::from_secs(86400), Duration::from_secs(1)));
+    assert_eq!(
+        (nanomq.max_age, nanomq.retry_initial),
+        (Duration::from_secs(86400), Duration::from_secs(1))
+    );
     let relay = &c.webhook_relay;
     assert_eq!(relay.bind, addr("127.0.0.1:6000"));
     assert_eq!(relay.address.as_deref(), Some("relay:6000"));
