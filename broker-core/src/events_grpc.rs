@@ -271,20 +271,26 @@ async fn stream_once(shared: &Arc<Shared>) -> Result<(), String> {
     // Everything unacknowledged goes again.
     let mut sent = shared.acked.load(Relaxed);
     loop {
-        let batch = next_batch(shared, sent);
-        if let Some(batch) = batch {
-            if let Some(last) = batch.events.last() {
-                sent = last.sequence;
-            }
+        let unsent = shared.buffer.lock().events.back().is_some_and(|(seq, _)| *seq > sent);
+        if unsent {
+            // Reserve first: a batch is built (and `sent` advanced) only once it can be queued.
             tokio::select! {
-                r = tx.send(batch) => r.map_err(|_| "the stream closed".to_string())?,
+                permit = tx.reserve() => {
+                    let permit = permit.map_err(|_| "the stream closed".to_string())?;
+                    if let Some(batch) = next_batch(shared, sent) {
+                        if let Some(last) = batch.events.last() {
+                            sent = last.sequence;
+                        }
+                        permit.send(batch);
+                    }
+                }
                 ack = acks.message() => handle_ack(shared, ack)?,
             }
-            continue;
-        }
-        tokio::select! {
-            _ = shared.wake.notified() => {}
-            ack = acks.message() => handle_ack(shared, ack)?,
+        } else {
+            tokio::select! {
+                _ = shared.wake.notified() => {}
+                ack = acks.message() => handle_ack(shared, ack)?,
+            }
         }
     }
 }

@@ -173,6 +173,11 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// The targets, by index.
     pub targets: Arc<Vec<Arc<Target>>>,
+    /// Orders a dispatcher's "read pending, leave out what is in flight" against "record an
+    /// outcome, forget it as in flight", so a snapshot taken before an outcome was recorded is
+    /// never filtered after it was forgotten (which would send it twice). Held only in blocking
+    /// sections, never across `.await`.
+    pub scan: Arc<Mutex<()>>,
 }
 
 /// Runs every target's dispatcher and lanes, and the completion writer, until `shutdown`.
@@ -193,12 +198,14 @@ async fn completions(shared: Shared, mut rx: mpsc::Receiver<(usize, u64)>) {
     while rx.recv_many(&mut batch, COMPLETION_BATCH).await > 0 {
         let outbox = shared.outbox.clone();
         let targets = Arc::clone(&shared.targets);
+        let scan = Arc::clone(&shared.scan);
         let done = std::mem::take(&mut batch);
         let result = tokio::task::spawn_blocking(move || {
             let keys: Vec<(&str, u64)> = done
                 .iter()
                 .filter_map(|(i, offset)| targets.get(*i).map(|t| (&*t.name, *offset)))
                 .collect();
+            let _scan = scan.lock();
             let r = outbox.complete(&keys);
             for (i, offset) in &done {
                 if let Some(t) = targets.get(*i) {
@@ -247,25 +254,28 @@ async fn dispatch(
         let mut blocked = HashSet::new();
         loop {
             let outbox = shared.outbox.clone();
-            let name = Arc::clone(&target.name);
-            let page =
-                tokio::task::spawn_blocking(move || outbox.pending(&name, cursor, PAGE)).await;
-            let items = match page {
-                Ok(Ok(items)) => items,
+            let scan = Arc::clone(&shared.scan);
+            let t = Arc::clone(&target);
+            let page = tokio::task::spawn_blocking(move || {
+                let _scan = scan.lock();
+                let mut items = outbox.pending(&t.name, cursor, PAGE)?;
+                let last = items.last().map(|i| i.offset);
+                let inflight = t.inflight.lock();
+                items.retain(|i| !inflight.contains(&i.offset));
+                Ok::<_, crate::OutboxError>((items, last))
+            })
+            .await;
+            let (items, last) = match page {
+                Ok(Ok(page)) => page,
                 Ok(Err(e)) => {
                     tracing::error!(target = %target.name, error = %e, "cannot read the outbox");
-                    Vec::new()
+                    (Vec::new(), None)
                 }
-                Err(_) => Vec::new(),
+                Err(_) => (Vec::new(), None),
             };
-            if items.is_empty() {
-                break;
-            }
+            let Some(last) = last else { break };
+            cursor = last;
             for item in items {
-                cursor = item.offset;
-                if target.inflight.lock().contains(&item.offset) {
-                    continue;
-                }
                 let lane = lane_of(route::client_id(&item.event), lanes.len());
                 if blocked.contains(&lane) {
                     first_skipped.get_or_insert(item.offset);
@@ -379,9 +389,15 @@ async fn lane(
 async fn kill(shared: &Shared, target: &Arc<Target>, offset: u64, reason: String) {
     tracing::warn!(target = %target.name, offset, %reason, "webhook moved to the dead letters");
     let outbox = shared.outbox.clone();
-    let name = Arc::clone(&target.name);
-    let result =
-        tokio::task::spawn_blocking(move || outbox.kill(&name, offset, &reason, now_ms())).await;
+    let scan = Arc::clone(&shared.scan);
+    let t = Arc::clone(target);
+    let result = tokio::task::spawn_blocking(move || {
+        let _scan = scan.lock();
+        let r = outbox.kill(&t.name, offset, &reason, now_ms());
+        t.inflight.lock().remove(&offset);
+        r
+    })
+    .await;
     match result {
         Ok(Ok(())) => {
             shared.metrics.dead_lettered.fetch_add(1, Relaxed);
@@ -390,7 +406,6 @@ async fn kill(shared: &Shared, target: &Arc<Target>, offset: u64, reason: String
         Ok(Err(e)) => tracing::error!(error = %e, "cannot record a dead letter"),
         Err(e) => tracing::error!(error = %e, "dead letter writer failed"),
     }
-    target.inflight.lock().remove(&offset);
 }
 
 /// `initial × 2^attempt`, with ±50% jitter, capped at `max`.

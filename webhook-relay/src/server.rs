@@ -206,6 +206,7 @@ impl Relay {
             outbox: self.inner.outbox.clone(),
             metrics: Arc::clone(&self.inner.metrics),
             targets: Arc::clone(&self.inner.targets),
+            scan: Arc::new(Mutex::new(())),
         };
         let deliveries = tokio::spawn(delivery::run(shared, stop.clone()));
         let pruner = tokio::spawn(prune(Arc::clone(&self.inner), stop.clone()));
