@@ -300,3 +300,47 @@ async fn a_grpc_subscriber_gets_exactly_the_publishes_of_its_topic_filter() {
         .await;
     assert_eq!(bad.err().map(|s| s.code()), Some(tonic::Code::InvalidArgument));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_never_answers_gets_one_request_per_event_without_a_pile_up() {
+    let silent = common::SilentReceiver::start().await;
+    let s = setup(&seed_webhook(&format!("http://{}/mqtt", silent.addr))).await;
+    let events = 60;
+    let mut clients = Vec::new();
+    for name in ["s1", "s2", "s3"] {
+        clients.push(client(s.broker.mqtt, name, Some("admin")).await);
+    }
+    for i in 0..events {
+        let c = &mut clients[i % 3];
+        publish(
+            c,
+            &format!("client/only-one/{i}"),
+            format!("m{i}"),
+            u16::try_from(i + 1).unwrap_or(1),
+        )
+        .await;
+    }
+    test_support::eventually(WAIT, || async {
+        (s.relay.metric(|m| &m.delivered) == events as u64).then_some(())
+    })
+    .await
+    .expect("every event counts as delivered once written");
+    test_support::eventually(WAIT, || async {
+        (silent.requests.lock().len() >= events).then_some(())
+    })
+    .await
+    .expect("every request reaches the receiver");
+    // Unanswered requests are closed after cancel_timeout; nothing is sent again.
+    test_support::eventually(WAIT, || async {
+        (silent.open.load(std::sync::atomic::Ordering::SeqCst) == 0).then_some(())
+    })
+    .await
+    .expect("connections are closed, not piled up");
+    let ids = silent.requests.lock().clone();
+    assert_eq!(ids.len(), events, "exactly one request per event");
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), events);
+    assert_eq!(s.relay.metric(|m| &m.retried), 0);
+    assert_eq!(s.relay.metric(|m| &m.pending), 0);
+    let max_open = silent.max_open.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(max_open <= 2 * 32, "at most pool_size lingering plus pool_size sending: {max_open}");
+}

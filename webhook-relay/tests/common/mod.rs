@@ -303,3 +303,63 @@ pub fn free_port() -> u16 {
     drop(listener);
     addr.port()
 }
+
+/// An HTTP server that reads requests and never answers (like the seed's webhook route), counting
+/// requests and open connections.
+pub struct SilentReceiver {
+    pub addr: SocketAddr,
+    /// The event id of every request read, in arrival order.
+    pub requests: Arc<Mutex<Vec<String>>>,
+    /// Connections open now.
+    pub open: Arc<AtomicUsize>,
+    /// Most connections open at once.
+    pub max_open: Arc<AtomicUsize>,
+}
+
+impl SilentReceiver {
+    pub async fn start() -> Self {
+        let (listener, addr) = test_support::bind_tokio().await;
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let open = Arc::new(AtomicUsize::new(0));
+        let max_open = Arc::new(AtomicUsize::new(0));
+        let (r, o, m) = (Arc::clone(&requests), Arc::clone(&open), Arc::clone(&max_open));
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let now = o.fetch_add(1, SeqCst) + 1;
+                m.fetch_max(now, SeqCst);
+                let (r, o) = (Arc::clone(&r), Arc::clone(&o));
+                tokio::spawn(async move {
+                    read_requests(stream, &r).await;
+                    o.fetch_sub(1, SeqCst);
+                });
+            }
+        });
+        Self { addr, requests, open, max_open }
+    }
+}
+
+/// Reads HTTP/1.1 requests (headers and a Content-Length body) until the peer closes.
+async fn read_requests(mut stream: tokio::net::TcpStream, out: &Mutex<Vec<String>>) {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let header = |name: &str| {
+                head.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.trim().to_string()))
+            };
+            let len: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+            if buf.len() < end + 4 + len {
+                break;
+            }
+            out.lock().push(header(webhook_relay::EVENT_ID_HEADER).unwrap_or_default());
+            buf.drain(..end + 4 + len);
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
