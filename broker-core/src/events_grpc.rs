@@ -1,13 +1,14 @@
 //! The event emitter: an [`EventSink`] that batches broker events onto webhook-relay's
 //! `EventIngest` stream, at least once.
 //!
-//! `emit` numbers the event (per-node sequence, this run's incarnation) and appends it to a
-//! bounded buffer under a short lock: it never waits on the network. A sender task converts
-//! buffered events to protobuf and sends them in batches; the buffer keeps every event until the
-//! relay acknowledges it durable, and after a reconnect everything unacknowledged is sent again
-//! (the relay skips what it already holds). When the buffer is full the **oldest** event is
-//! dropped and counted ([`EmitterStats::dropped`]), so a relay that is down costs memory up to
-//! `webhook_relay.buffer_size`, never publish latency.
+//! `emit` pushes the event onto a bounded lock-free queue (`ArrayQueue::force_push`: when it is
+//! full the **oldest** event is displaced and counted in [`EmitterStats::dropped`]); it never
+//! waits on the network and takes no lock. One sender task drains the queue, numbering events
+//! (per-node sequence without gaps, this run's incarnation), converts them to protobuf and sends
+//! them in batches. It keeps every sent event until the relay acknowledges it durable and, after a
+//! reconnect, sends everything unacknowledged again (the relay skips what it already holds); that
+//! window is bounded by the same size, dropping the oldest beyond it. A relay that is down costs
+//! memory up to twice `webhook_relay.buffer_size` events, never publish latency.
 //!
 //! Which events are produced: the kinds named by the configuration's webhook rules and
 //! `webhook_relay.stream_events` (known at start, so nothing is missed before the relay
@@ -23,7 +24,7 @@ use std::{
     time::Duration,
 };
 
-use parking_lot::Mutex;
+use crossbeam_queue::ArrayQueue;
 use proto::{
     events::v1::{self as pb, event::Payload, event_ingest_client::EventIngestClient},
     types::v1 as types,
@@ -132,12 +133,13 @@ pub struct EmitterStats {
     pub connects: u64,
 }
 
+/// The sender's state, kept across reconnects.
 #[derive(Debug)]
-struct Buffer {
+struct Sender {
     /// Sequence of the next event.
     next_seq: u64,
-    /// Events with sequence > acked, ascending.
-    events: VecDeque<(u64, BrokerEvent)>,
+    /// Numbered events not yet acknowledged, ascending.
+    unacked: VecDeque<(u64, BrokerEvent)>,
 }
 
 #[derive(Debug)]
@@ -148,8 +150,10 @@ struct Shared {
     static_mask: u32,
     /// Kinds the relay asked for (kept across reconnects).
     relay_mask: AtomicU32,
-    /// The buffer; locked briefly by `emit` and the sender, never across `.await`.
-    buffer: Mutex<Buffer>,
+    /// Events emitted and not yet taken by the sender (bounded; the oldest is displaced).
+    queue: ArrayQueue<BrokerEvent>,
+    /// Events the sender holds unacknowledged (for stats).
+    unacked: AtomicU64,
     /// Wakes the sender: new events.
     wake: Notify,
     emitted: AtomicU64,
@@ -168,13 +172,15 @@ impl GrpcEvents {
     /// Starts the sender task (it connects lazily and reconnects forever) and returns the sink.
     pub fn start(config: GrpcEventsConfig) -> Self {
         let static_mask = config.always.iter().fold(0, |m, k| m | bit(*k));
+        let buffer_size = config.buffer_size.max(1);
         let incarnation = crate::clock::now_ms();
         let shared = Arc::new(Shared {
             config,
             incarnation,
             static_mask,
             relay_mask: AtomicU32::new(0),
-            buffer: Mutex::new(Buffer { next_seq: 1, events: VecDeque::new() }),
+            queue: ArrayQueue::new(buffer_size),
+            unacked: AtomicU64::new(0),
             wake: Notify::new(),
             emitted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -192,7 +198,7 @@ impl GrpcEvents {
             emitted: s.emitted.load(Relaxed),
             dropped: s.dropped.load(Relaxed),
             acked: s.acked.load(Relaxed),
-            buffered: s.buffer.lock().events.len() as u64,
+            buffered: s.queue.len() as u64 + s.unacked.load(Relaxed),
             connects: s.connects.load(Relaxed),
         }
     }
@@ -206,24 +212,36 @@ impl EventSink for GrpcEvents {
 
     fn emit(&self, event: BrokerEvent) {
         let s = &self.shared;
-        {
-            let mut buffer = s.buffer.lock();
-            let seq = buffer.next_seq;
-            buffer.next_seq += 1;
-            if buffer.events.len() >= s.config.buffer_size {
-                buffer.events.pop_front();
-                let dropped = s.dropped.fetch_add(1, Relaxed);
-                if dropped.is_power_of_two() {
-                    tracing::warn!(
-                        dropped = dropped + 1,
-                        "event buffer full (webhook-relay slow or down): dropping the oldest events"
-                    );
-                }
-            }
-            buffer.events.push_back((seq, event));
+        if s.queue.force_push(event).is_some() {
+            s.count_drop();
         }
         s.emitted.fetch_add(1, Relaxed);
         s.wake.notify_one();
+    }
+}
+
+impl Shared {
+    fn count_drop(&self) {
+        let dropped = self.dropped.fetch_add(1, Relaxed) + 1;
+        if dropped.is_power_of_two() {
+            tracing::warn!(
+                dropped,
+                "event buffer full (webhook-relay slow or down): dropping the oldest events"
+            );
+        }
+    }
+
+    /// Moves emitted events into the sender's window, numbering them.
+    fn drain(&self, sender: &mut Sender) {
+        while let Some(event) = self.queue.pop() {
+            sender.unacked.push_back((sender.next_seq, event));
+            sender.next_seq += 1;
+            if sender.unacked.len() > self.config.buffer_size.max(1) {
+                sender.unacked.pop_front();
+                self.count_drop();
+            }
+        }
+        self.unacked.store(sender.unacked.len() as u64, Relaxed);
     }
 }
 
@@ -232,10 +250,11 @@ impl EventSink for GrpcEvents {
 /// once a stream was open.
 async fn run(weak: std::sync::Weak<Shared>) {
     let mut failures: u32 = 0;
+    let mut sender = Sender { next_seq: 1, unacked: VecDeque::new() };
     loop {
         let Some(shared) = weak.upgrade() else { return };
         let connects = shared.connects.load(Relaxed);
-        let reason = match stream_once(&shared).await {
+        let reason = match stream_once(&shared, &mut sender).await {
             Ok(()) => return,
             Err(reason) => reason,
         };
@@ -251,7 +270,7 @@ async fn run(weak: std::sync::Weak<Shared>) {
 
 /// One stream: sends everything unacknowledged, then new events as they come; returns when the
 /// stream breaks (`Err`) or the emitter is gone (`Ok`).
-async fn stream_once(shared: &Arc<Shared>) -> Result<(), String> {
+async fn stream_once(shared: &Arc<Shared>, sender: &mut Sender) -> Result<(), String> {
     let endpoint =
         tonic::transport::Endpoint::from_shared(format!("http://{}", shared.config.address))
             .map_err(|e| e.to_string())?
@@ -271,53 +290,55 @@ async fn stream_once(shared: &Arc<Shared>) -> Result<(), String> {
     // Everything unacknowledged goes again.
     let mut sent = shared.acked.load(Relaxed);
     loop {
-        let unsent = shared.buffer.lock().events.back().is_some_and(|(seq, _)| *seq > sent);
+        shared.drain(sender);
+        let unsent = sender.unacked.back().is_some_and(|(seq, _)| *seq > sent);
         if unsent {
             // Reserve first: a batch is built (and `sent` advanced) only once it can be queued.
             tokio::select! {
                 permit = tx.reserve() => {
                     let permit = permit.map_err(|_| "the stream closed".to_string())?;
-                    if let Some(batch) = next_batch(shared, sent) {
+                    if let Some(batch) = next_batch(shared, sender, sent) {
                         if let Some(last) = batch.events.last() {
                             sent = last.sequence;
                         }
                         permit.send(batch);
                     }
                 }
-                ack = acks.message() => handle_ack(shared, ack)?,
+                ack = acks.message() => handle_ack(shared, sender, ack)?,
             }
         } else {
             tokio::select! {
                 _ = shared.wake.notified() => {}
-                ack = acks.message() => handle_ack(shared, ack)?,
+                ack = acks.message() => handle_ack(shared, sender, ack)?,
             }
         }
     }
 }
 
-fn handle_ack(shared: &Shared, ack: Result<Option<pb::Ack>, tonic::Status>) -> Result<(), String> {
+fn handle_ack(
+    shared: &Shared,
+    sender: &mut Sender,
+    ack: Result<Option<pb::Ack>, tonic::Status>,
+) -> Result<(), String> {
     let ack =
         ack.map_err(|status| format!("relay: {status}"))?.ok_or("the relay closed the stream")?;
     let mask = ack.wanted_types.iter().fold(0u32, |m, t| m | (1u32 << (*t).clamp(0, 31)));
     shared.relay_mask.store(mask, Relaxed);
     if ack.incarnation == shared.incarnation && ack.durable_sequence > 0 {
         shared.acked.fetch_max(ack.durable_sequence, Relaxed);
-        let mut buffer = shared.buffer.lock();
-        while buffer.events.front().is_some_and(|(seq, _)| *seq <= ack.durable_sequence) {
-            buffer.events.pop_front();
+        while sender.unacked.front().is_some_and(|(seq, _)| *seq <= ack.durable_sequence) {
+            sender.unacked.pop_front();
         }
+        shared.unacked.store(sender.unacked.len() as u64, Relaxed);
     }
     Ok(())
 }
 
-/// The next batch after sequence `sent`, converted (outside the lock's hot part: events are
-/// cloned out — a few `Arc`s each — then converted).
-fn next_batch(shared: &Shared, sent: u64) -> Option<pb::EventBatch> {
-    let picked: Vec<(u64, BrokerEvent)> = {
-        let buffer = shared.buffer.lock();
-        let start = buffer.events.partition_point(|(seq, _)| *seq <= sent);
-        buffer.events.range(start..).take(shared.config.batch_size).cloned().collect()
-    };
+/// The next batch after sequence `sent`, converted to protobuf.
+fn next_batch(shared: &Shared, sender: &Sender, sent: u64) -> Option<pb::EventBatch> {
+    let start = sender.unacked.partition_point(|(seq, _)| *seq <= sent);
+    let picked: Vec<&(u64, BrokerEvent)> =
+        sender.unacked.range(start..).take(shared.config.batch_size).collect();
     if picked.is_empty() {
         return None;
     }
@@ -328,9 +349,9 @@ fn next_batch(shared: &Shared, sent: u64) -> Option<pb::EventBatch> {
             id: format!("{node}/{}/{seq}", shared.incarnation),
             node_id: node.to_string(),
             incarnation: shared.incarnation,
-            sequence: seq,
+            sequence: *seq,
             timestamp_ms: event.timestamp_ms,
-            payload: Some(payload(event.kind)),
+            payload: Some(payload(&event.kind)),
         })
         .collect();
     Some(pb::EventBatch { node_id: node.to_string(), incarnation: shared.incarnation, events })
@@ -384,7 +405,7 @@ fn subscription(s: &SubscriptionEvent) -> types::Subscription {
     }
 }
 
-fn payload(event: Event) -> Payload {
+fn payload(event: &Event) -> Payload {
     let info = |c: &crate::auth::ClientIdentity| Some(client_info(c, false));
     match event {
         Event::ClientConnect { client } => {
@@ -393,24 +414,24 @@ fn payload(event: Event) -> Payload {
         Event::ClientConnack { client, reason_code, session_present } => {
             Payload::ClientConnack(pb::ClientConnack {
                 client: info(&client),
-                reason_code: u32::from(reason_code),
-                session_present,
+                reason_code: u32::from(*reason_code),
+                session_present: *session_present,
             })
         }
         Event::ClientConnected { client, session_present, keepalive, session_expiry_interval } => {
             Payload::ClientConnected(pb::ClientConnected {
                 client: info(&client),
-                session_present,
-                keepalive: u32::from(keepalive),
-                session_expiry_interval,
+                session_present: *session_present,
+                keepalive: u32::from(*keepalive),
+                session_expiry_interval: *session_expiry_interval,
             })
         }
         Event::ClientDisconnected { client, reason_code, reason, graceful } => {
             Payload::ClientDisconnected(pb::ClientDisconnected {
                 client: info(&client),
-                reason_code: u32::from(reason_code),
+                reason_code: u32::from(*reason_code),
                 reason: reason.to_string(),
-                graceful,
+                graceful: *graceful,
             })
         }
         Event::ClientSubscribe { client, subscriptions } => {
@@ -428,7 +449,7 @@ fn payload(event: Event) -> Payload {
         Event::SessionSubscribed { client, subscription: s } => {
             Payload::SessionSubscribed(pb::SessionSubscribed {
                 client: info(&client),
-                subscription: Some(subscription(&s)),
+                subscription: Some(subscription(s)),
             })
         }
         Event::SessionUnsubscribed { client, filter } => {
@@ -444,27 +465,85 @@ fn payload(event: Event) -> Payload {
             })
         }
         Event::MessagePublish { message: m } => Payload::MessagePublish(pb::MessagePublish {
-            message: Some(message(&m, m.qos, m.retain, &[])),
+            message: Some(message(m, m.qos, m.retain, &[])),
         }),
         Event::MessageDelivered { client, delivery } => {
             Payload::MessageDelivered(pb::MessageDelivered {
                 client: info(&client),
-                message: Some(delivered(&delivery)),
+                message: Some(delivered(delivery)),
             })
         }
         Event::MessageAcked { client, delivery } => Payload::MessageAcked(pb::MessageAcked {
             client: info(&client),
-            message: Some(delivered(&delivery)),
+            message: Some(delivered(delivery)),
         }),
         Event::MessageDropped { client_id, message: m, reason } => {
             Payload::MessageDropped(pb::MessageDropped {
-                client: client_id.map(|id| types::ClientInfo {
+                client: client_id.as_ref().map(|id| types::ClientInfo {
                     client_id: id.to_string(),
                     ..Default::default()
                 }),
-                message: Some(message(&m, m.qos, m.retain, &[])),
+                message: Some(message(m, m.qos, m.retain, &[])),
                 reason: reason.to_string(),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::message;
+    use mqtt_codec::QoS;
+
+    fn emitter(buffer_size: usize) -> GrpcEvents {
+        GrpcEvents::start(GrpcEventsConfig {
+            // Nothing listens on port 1: the relay is down.
+            address: "127.0.0.1:1".into(),
+            node_id: Arc::from("n1"),
+            buffer_size,
+            batch_size: 16,
+            reconnect_delay: Duration::from_secs(60),
+            always: vec![EventKind::MessagePublish],
+        })
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_drops_the_oldest_and_counts_it_without_blocking() {
+        let events = emitter(3);
+        assert!(events.wants(EventKind::MessagePublish));
+        assert!(!events.wants(EventKind::ClientConnect), "no rule wants it");
+        for i in 0..5 {
+            events.emit(BrokerEvent {
+                timestamp_ms: i,
+                kind: Event::MessagePublish {
+                    message: message(&format!("t/{i}"), QoS::AtMostOnce, false),
+                },
+            });
+        }
+        let stats = events.stats();
+        assert_eq!((stats.emitted, stats.dropped, stats.buffered), (5, 2, 3));
+        let left: Vec<u64> =
+            std::iter::from_fn(|| events.shared.queue.pop()).map(|e| e.timestamp_ms).collect();
+        assert_eq!(left, [2, 3, 4], "the oldest went first");
+    }
+
+    #[test]
+    fn wanted_kinds_come_from_the_webhook_rules_and_stream_events() {
+        let text = "webhook {\n  url = \"http://h/\"\n  events = [{event = on_client_connack}]\n}\n\
+                    webhook_relay {\n  address = \"relay:50052\"\n  stream_events = [on_message_acked]\n}\n";
+        let loaded = tern_config::parse_str(
+            text,
+            "t.conf",
+            std::path::Path::new("."),
+            &tern_config::Env::new(),
+        );
+        let config = loaded.map(|l| l.config).unwrap_or_default();
+        let relay = GrpcEventsConfig::from_config(&config);
+        assert_eq!(
+            relay.map(|r| r.always),
+            Some(vec![EventKind::ClientConnack, EventKind::MessageAcked])
+        );
+        assert!(GrpcEventsConfig::from_config(&tern_config::Config::default()).is_none());
     }
 }
