@@ -409,18 +409,18 @@ fn payload(event: &Event) -> Payload {
     let info = |c: &crate::auth::ClientIdentity| Some(client_info(c, false));
     match event {
         Event::ClientConnect { client } => {
-            Payload::ClientConnect(pb::ClientConnect { client: info(&client) })
+            Payload::ClientConnect(pb::ClientConnect { client: info(client) })
         }
         Event::ClientConnack { client, reason_code, session_present } => {
             Payload::ClientConnack(pb::ClientConnack {
-                client: info(&client),
+                client: info(client),
                 reason_code: u32::from(*reason_code),
                 session_present: *session_present,
             })
         }
         Event::ClientConnected { client, session_present, keepalive, session_expiry_interval } => {
             Payload::ClientConnected(pb::ClientConnected {
-                client: info(&client),
+                client: info(client),
                 session_present: *session_present,
                 keepalive: u32::from(*keepalive),
                 session_expiry_interval: *session_expiry_interval,
@@ -428,7 +428,7 @@ fn payload(event: &Event) -> Payload {
         }
         Event::ClientDisconnected { client, reason_code, reason, graceful } => {
             Payload::ClientDisconnected(pb::ClientDisconnected {
-                client: info(&client),
+                client: info(client),
                 reason_code: u32::from(*reason_code),
                 reason: reason.to_string(),
                 graceful: *graceful,
@@ -436,31 +436,31 @@ fn payload(event: &Event) -> Payload {
         }
         Event::ClientSubscribe { client, subscriptions } => {
             Payload::ClientSubscribe(pb::ClientSubscribe {
-                client: info(&client),
+                client: info(client),
                 subscriptions: subscriptions.iter().map(subscription).collect(),
             })
         }
         Event::ClientUnsubscribe { client, filters } => {
             Payload::ClientUnsubscribe(pb::ClientUnsubscribe {
-                client: info(&client),
+                client: info(client),
                 topic_filters: filters.iter().map(ToString::to_string).collect(),
             })
         }
         Event::SessionSubscribed { client, subscription: s } => {
             Payload::SessionSubscribed(pb::SessionSubscribed {
-                client: info(&client),
+                client: info(client),
                 subscription: Some(subscription(s)),
             })
         }
         Event::SessionUnsubscribed { client, filter } => {
             Payload::SessionUnsubscribed(pb::SessionUnsubscribed {
-                client: info(&client),
+                client: info(client),
                 topic_filter: filter.to_string(),
             })
         }
         Event::SessionTerminated { client, reason } => {
             Payload::SessionTerminated(pb::SessionTerminated {
-                client: info(&client),
+                client: info(client),
                 reason: reason.to_string(),
             })
         }
@@ -469,12 +469,12 @@ fn payload(event: &Event) -> Payload {
         }),
         Event::MessageDelivered { client, delivery } => {
             Payload::MessageDelivered(pb::MessageDelivered {
-                client: info(&client),
+                client: info(client),
                 message: Some(delivered(delivery)),
             })
         }
         Event::MessageAcked { client, delivery } => Payload::MessageAcked(pb::MessageAcked {
-            client: info(&client),
+            client: info(client),
             message: Some(delivered(delivery)),
         }),
         Event::MessageDropped { client_id, message: m, reason } => {
