@@ -156,6 +156,8 @@ struct Shared {
     unacked: AtomicU64,
     /// Wakes the sender: new events.
     wake: Notify,
+    /// Signals every acknowledgement (for `flush`).
+    acked_watch: tokio::sync::watch::Sender<u64>,
     emitted: AtomicU64,
     dropped: AtomicU64,
     acked: AtomicU64,
@@ -182,6 +184,7 @@ impl GrpcEvents {
             queue: ArrayQueue::new(buffer_size),
             unacked: AtomicU64::new(0),
             wake: Notify::new(),
+            acked_watch: tokio::sync::watch::channel(0).0,
             emitted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             acked: AtomicU64::new(0),
@@ -189,6 +192,27 @@ impl GrpcEvents {
         });
         tokio::spawn(run(Arc::downgrade(&shared)));
         Self { shared }
+    }
+
+    /// Waits until the relay acknowledged every event emitted so far, or `timeout` passed;
+    /// returns whether everything was acknowledged (for a graceful shutdown).
+    pub async fn flush(&self, timeout: Duration) -> bool {
+        let s = &self.shared;
+        let mut acked = s.acked_watch.subscribe();
+        let drained = async {
+            loop {
+                if s.queue.is_empty() && s.unacked.load(Relaxed) == 0 {
+                    return;
+                }
+                s.wake.notify_one();
+                if acked.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, drained).await.is_ok()
+            && s.queue.is_empty()
+            && s.unacked.load(Relaxed) == 0
     }
 
     /// The emitter's counters.
@@ -260,7 +284,11 @@ async fn run(weak: std::sync::Weak<Shared>) {
         };
         failures =
             if shared.connects.load(Relaxed) > connects { 1 } else { failures.saturating_add(1) };
-        tracing::warn!(address = %shared.config.address, %reason, "event stream to webhook-relay broken; reconnecting");
+        if failures == 1 {
+            tracing::warn!(address = %shared.config.address, %reason, "event stream to webhook-relay broken; reconnecting");
+        } else {
+            tracing::debug!(address = %shared.config.address, %reason, failures, "webhook-relay still unreachable");
+        }
         let base = shared.config.reconnect_delay;
         drop(shared);
         let delay = base.saturating_mul(1 << (failures - 1).min(4)).min(base * 10);
@@ -330,6 +358,7 @@ fn handle_ack(
             sender.unacked.pop_front();
         }
         shared.unacked.store(sender.unacked.len() as u64, Relaxed);
+        shared.acked_watch.send_replace(ack.durable_sequence);
     }
     Ok(())
 }

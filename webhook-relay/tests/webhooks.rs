@@ -240,11 +240,8 @@ async fn the_broker_resends_unacknowledged_events_after_the_relay_connection_is_
     let stats = broker.events.stats();
     assert!(stats.connects >= 2, "{stats:?}");
     assert_eq!(stats.dropped, 0);
-    test_support::eventually(WAIT, || async {
-        (broker.events.stats().buffered == 0).then_some(())
-    })
-    .await
-    .expect("the relay acknowledged everything");
+    assert!(broker.events.flush(WAIT).await, "the relay acknowledged everything");
+    assert_eq!(broker.events.stats().buffered, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
