@@ -44,6 +44,8 @@ use crate::{
 const PAGE: usize = 512;
 /// Deliveries waiting in one lane.
 const LANE_DEPTH: usize = 16;
+/// Most deliveries a dispatcher holds in memory for lanes that are full.
+const HELD: usize = 8192;
 /// Most completions removed from the outbox in one transaction.
 const COMPLETION_BATCH: usize = 1024;
 
@@ -244,15 +246,20 @@ async fn dispatch(
         tokio::spawn(lane(shared.clone(), index, rx, done.clone(), shutdown.clone()));
         lanes.push(tx);
     }
-    let mut start = 0u64;
+    // Deliveries read from the outbox, per lane, waiting for room in the lane. The outbox is read
+    // once, in order (`cursor`), and at most `HELD` deliveries wait here, so a lane that is stuck
+    // retrying holds up the others only once it has `HELD` deliveries waiting.
+    let mut waiting: Vec<VecDeque<Pending>> = lanes.iter().map(|_| VecDeque::new()).collect();
+    let mut held = 0usize;
+    let mut cursor = 0u64;
+    let mut exhausted = false;
     loop {
         if target.rescan.swap(false, Relaxed) {
-            start = 0;
+            cursor = 0;
+            exhausted = false;
         }
-        let mut cursor = start;
-        let mut first_skipped: Option<u64> = None;
-        let mut blocked = HashSet::new();
-        loop {
+        // Read more while there is room.
+        while !exhausted && held < HELD {
             let outbox = shared.outbox.clone();
             let scan = Arc::clone(&shared.scan);
             let t = Arc::clone(&target);
@@ -260,8 +267,8 @@ async fn dispatch(
                 let _scan = scan.lock();
                 let mut items = outbox.pending(&t.name, cursor, PAGE)?;
                 let last = items.last().map(|i| i.offset);
-                let inflight = t.inflight.lock();
-                items.retain(|i| !inflight.contains(&i.offset));
+                let mut inflight = t.inflight.lock();
+                items.retain(|i| inflight.insert(i.offset));
                 Ok::<_, crate::OutboxError>((items, last))
             })
             .await;
@@ -273,43 +280,34 @@ async fn dispatch(
                 }
                 Err(_) => (Vec::new(), None),
             };
-            let Some(last) = last else { break };
+            let Some(last) = last else {
+                exhausted = true;
+                break;
+            };
             cursor = last;
             for item in items {
                 let lane = lane_of(route::client_id(&item.event), lanes.len());
-                if blocked.contains(&lane) {
-                    first_skipped.get_or_insert(item.offset);
-                    continue;
-                }
-                let offset = item.offset;
-                target.inflight.lock().insert(offset);
-                match lanes[lane].try_send(item) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        target.inflight.lock().remove(&offset);
-                        blocked.insert(lane);
-                        first_skipped.get_or_insert(offset);
+                waiting[lane].push_back(item);
+                held += 1;
+            }
+        }
+        // Hand what fits to the lanes, in order per lane.
+        for (queue, lane) in waiting.iter_mut().zip(&lanes) {
+            while let Some(item) = queue.pop_front() {
+                match lane.try_send(item) {
+                    Ok(()) => held -= 1,
+                    Err(mpsc::error::TrySendError::Full(item)) => {
+                        queue.push_front(item);
+                        break;
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => return,
                 }
             }
         }
-        match first_skipped {
-            Some(offset) => {
-                start = offset.saturating_sub(1);
-                tokio::select! {
-                    _ = target.lane_freed.notified() => {}
-                    _ = target.wake.notified() => {}
-                    _ = shutdown.cancelled() => return,
-                }
-            }
-            None => {
-                start = cursor;
-                tokio::select! {
-                    _ = target.wake.notified() => {}
-                    _ = shutdown.cancelled() => return,
-                }
-            }
+        tokio::select! {
+            _ = target.wake.notified() => exhausted = false,
+            _ = target.lane_freed.notified(), if held > 0 => {}
+            _ = shutdown.cancelled() => return,
         }
     }
 }
