@@ -95,3 +95,23 @@ async fn a_relay_killed_mid_stream_loses_no_acknowledged_event() {
     );
     assert!(at_kill < usize::from(total), "the kill happened mid-stream");
 }
+
+#[tokio::test]
+async fn a_bad_configuration_stops_the_relay_naming_file_line_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("nanomq.conf");
+    std::fs::write(&conf, "webhooks.audit {\n  url = \"http://h/\"\n  delivery = maybe\n}\n")
+        .expect("write the config");
+    let out = Command::new(env!("CARGO_BIN_EXE_webhook-relay"))
+        .arg("--conf")
+        .arg(&conf)
+        .output()
+        .await
+        .expect("run webhook-relay");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("nanomq.conf:3: webhooks.audit.delivery: unknown value \"maybe\""),
+        "{stderr}"
+    );
+}

@@ -89,6 +89,28 @@ async fn the_seed_webhook_gets_each_publish_once_with_its_header_and_nanomqs_bod
     }
     let ids: HashSet<_> = got.iter().map(|r| r.event_id.clone()).collect();
     assert_eq!(ids.len(), 3, "every event has its own id");
+
+    // The Prometheus endpoint shows the same counters.
+    let (listener, addr) = test_support::bind_tokio().await;
+    tokio::spawn(webhook_relay::serve_metrics(
+        listener,
+        s.relay.relay.metrics(),
+        std::future::pending(),
+    ));
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    for line in [
+        "tern_relay_webhooks_delivered_total 3",
+        "tern_relay_webhooks_queued_total 3",
+        "tern_relay_webhooks_pending 0",
+        "tern_relay_webhook_latency_seconds_count 3",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,6 +314,22 @@ async fn a_grpc_subscriber_gets_exactly_the_publishes_of_its_topic_filter() {
         assert_eq!(e.offset, expected.offset);
         assert_eq!(e.event.as_ref().map(|e| &e.id), expected.event.as_ref().map(|e| &e.id));
     }
+    // Health and reflection are served next to the events.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", s.relay.addr))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect for health");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "tern.events.v1.EventStream".into(),
+        })
+        .await
+        .expect("health check")
+        .into_inner()
+        .status;
+    assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
     let bad = stream_client
         .subscribe(SubscribeRequest { topic_filters: vec!["a/#/b".into()], ..Default::default() })
         .await;
