@@ -19,7 +19,7 @@ use std::{
     collections::VecDeque,
     sync::{
         Arc,
-        atomic::{AtomicU32, AtomicU64, Ordering::Relaxed},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, Ordering::Relaxed},
     },
     time::Duration,
 };
@@ -121,7 +121,7 @@ fn bit(kind: EventKind) -> u32 {
 /// The emitter's counters.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct EmitterStats {
-    /// Events produced.
+    /// Events produced (numbered, dropped, or waiting to be numbered).
     pub emitted: u64,
     /// Events dropped because the buffer was full (oldest first).
     pub dropped: u64,
@@ -156,9 +156,13 @@ struct Shared {
     unacked: AtomicU64,
     /// Wakes the sender: new events.
     wake: Notify,
+    /// Set by the first `emit` after the sender last drained, so one wake-up covers a burst and
+    /// `emit` rarely touches `wake`.
+    signalled: AtomicBool,
+    /// Events the sender has numbered (the next sequence - 1), for stats.
+    numbered: AtomicU64,
     /// Signals every acknowledgement (for `flush`).
     acked_watch: tokio::sync::watch::Sender<u64>,
-    emitted: AtomicU64,
     dropped: AtomicU64,
     acked: AtomicU64,
     connects: AtomicU64,
@@ -184,8 +188,9 @@ impl GrpcEvents {
             queue: ArrayQueue::new(buffer_size),
             unacked: AtomicU64::new(0),
             wake: Notify::new(),
+            signalled: AtomicBool::new(false),
+            numbered: AtomicU64::new(0),
             acked_watch: tokio::sync::watch::channel(0).0,
-            emitted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             acked: AtomicU64::new(0),
             connects: AtomicU64::new(0),
@@ -219,7 +224,7 @@ impl GrpcEvents {
     pub fn stats(&self) -> EmitterStats {
         let s = &self.shared;
         EmitterStats {
-            emitted: s.emitted.load(Relaxed),
+            emitted: s.numbered.load(Relaxed) + s.dropped.load(Relaxed) + s.queue.len() as u64,
             dropped: s.dropped.load(Relaxed),
             acked: s.acked.load(Relaxed),
             buffered: s.queue.len() as u64 + s.unacked.load(Relaxed),
@@ -239,8 +244,9 @@ impl EventSink for GrpcEvents {
         if s.queue.force_push(event).is_some() {
             s.count_drop();
         }
-        s.emitted.fetch_add(1, Relaxed);
-        s.wake.notify_one();
+        if !s.signalled.load(Relaxed) && !s.signalled.swap(true, Ordering::AcqRel) {
+            s.wake.notify_one();
+        }
     }
 }
 
@@ -257,6 +263,8 @@ impl Shared {
 
     /// Moves emitted events into the sender's window, numbering them.
     fn drain(&self, sender: &mut Sender) {
+        // Events pushed after this point signal again.
+        self.signalled.store(false, Ordering::Release);
         while let Some(event) = self.queue.pop() {
             sender.unacked.push_back((sender.next_seq, event));
             sender.next_seq += 1;
@@ -265,6 +273,7 @@ impl Shared {
                 self.count_drop();
             }
         }
+        self.numbered.store(sender.next_seq - 1, Relaxed);
         self.unacked.store(sender.unacked.len() as u64, Relaxed);
     }
 }
