@@ -213,6 +213,36 @@ fn auth_service_scales_and_brokers_find_every_replica_by_name() {
 }
 
 #[test]
+fn webhook_relay_keeps_its_outbox_on_a_volume_and_brokers_find_it() {
+    let compose = compose();
+    let relay = &compose.services["webhook-relay"];
+    let config = loaded_config("webhook-relay", relay);
+    let port = config.webhook_relay.bind.port();
+    let health = &relay.healthcheck.as_ref().expect("webhook-relay has a health check").test;
+    assert_eq!(health[..4], ["CMD", "tern", "health", "grpc"], "probed with tern health");
+    assert_eq!(container_port(&health[4]), port, "the probe checks the gRPC port");
+    let outbox = config.webhook_relay.outbox;
+    let outbox_dir = outbox.parent().and_then(Path::to_str).expect("an absolute outbox path");
+    let on_volume = relay.volumes.iter().any(|v| {
+        let mut parts = v.split(':');
+        let source = parts.next().unwrap_or_default();
+        let target = parts.next().unwrap_or_default();
+        let read_only = parts.next() == Some("ro");
+        !source.starts_with('.') && !source.starts_with('/') && target == outbox_dir && !read_only
+    });
+    assert!(on_volume, "the outbox {} is on a named, writable volume", outbox.display());
+
+    for (name, service) in compose.services.iter().filter(|(n, _)| n.starts_with("broker")) {
+        let broker = loaded_config(name, service);
+        let address = broker.webhook_relay.address.expect("brokers name webhook-relay");
+        let (host, target) = address.rsplit_once(':').expect("host:port");
+        assert_eq!(host, "webhook-relay", "{name}: the service name");
+        assert_eq!(target.parse::<u16>().ok(), Some(port), "{name}: webhook-relay's port");
+        assert!(service.depends_on.contains_key("webhook-relay"), "{name}");
+    }
+}
+
+#[test]
 fn broker_ports_and_health_check_match_its_listeners() {
     let compose = compose();
     let broker = &compose.services["broker-core"];

@@ -1,5 +1,5 @@
-//! The seed article's verification list, end to end: the real `broker-core` and `auth-service`
-//! binaries as separate processes, configured from the article's own files (as NanoMQ users
+//! The seed article's verification list, end to end: the real `broker-core`, `auth-service` and
+//! `webhook-relay` binaries as separate processes, configured from the article's own files (as NanoMQ users
 //! bring them: tests/fixtures, only addresses changed), with `redis-server` and an HTTP server
 //! answering as the article's does; real `tern pub` / `tern sub` clients.
 //!
@@ -10,7 +10,7 @@
 //! | username / password | both tests (and a user kept in Redis) |
 //! | ACL | `file_auth_…` (the ACL file), `http_auth_…` (acl_req) |
 //! | HTTP authentication and ACL | `http_auth_…` |
-//! | webhook MQTT → HTTP with the `authorization` header | comes with webhook-relay (see `http_auth_…`) |
+//! | webhook MQTT → HTTP with the `authorization` header | `http_auth_…` (webhook-relay), `tern_start_…` |
 //!
 //! and then one of two auth-service replicas is killed and clients still connect. The last test
 //! runs the HTTP-auth file with `tern start` (everything in one process) instead.
@@ -49,6 +49,23 @@ async fn auth_service(layout: &Layout, name: &str) -> (Process, SocketAddr) {
     (process, addr)
 }
 
+/// webhook-relay on the layout's file (its `webhook {}` block), on a free port, with its outbox
+/// in the layout's directory.
+async fn webhook_relay(layout: &Layout) -> (Process, SocketAddr) {
+    let mut process = Process::spawn(
+        "webhook-relay",
+        &binaries::path("webhook-relay"),
+        &["--conf", conf_arg(layout)],
+        layout.dir.path(),
+        &[
+            ("TERN_WEBHOOK_RELAY__BIND", "127.0.0.1:0".into()),
+            ("TERN_WEBHOOK_RELAY__OUTBOX", "outbox.redb".into()),
+        ],
+    );
+    let addr = process.addr(&["webhook-relay listening"]).await;
+    (process, addr)
+}
+
 /// broker-core on the layout's file, asking auth-service at `auth`.
 struct Broker {
     process: Process,
@@ -57,13 +74,17 @@ struct Broker {
     ws: String,
 }
 
-async fn broker(layout: &Layout, auth: SocketAddr) -> Broker {
+async fn broker(layout: &Layout, auth: SocketAddr, relay: Option<SocketAddr>) -> Broker {
+    let mut env = vec![("TERN_AUTH_SERVICE__ADDRESS", auth.to_string())];
+    if let Some(relay) = relay {
+        env.push(("TERN_WEBHOOK_RELAY__ADDRESS", relay.to_string()));
+    }
     let mut process = Process::spawn(
         "broker-core",
         &binaries::path("broker-core"),
         &["--conf", conf_arg(layout)],
         layout.dir.path(),
-        &[("TERN_AUTH_SERVICE__ADDRESS", auth.to_string())],
+        &env,
     );
     let port = |addr: SocketAddr| addr.port().to_string();
     let tcp = port(process.addr(&["listening", "listener=tcp:default"]).await);
@@ -72,6 +93,8 @@ async fn broker(layout: &Layout, auth: SocketAddr) -> Broker {
     Broker { process, tcp, tls, ws }
 }
 
+/// How long a webhook may take to arrive.
+const WEBHOOK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 const ADMIN: [&str; 4] = ["-u", "admin", "-P", "public"];
 const CLIENT: [&str; 4] = ["-u", "client", "-P", "public"];
 
@@ -131,7 +154,7 @@ async fn file_auth_over_tcp_and_tls_and_one_of_two_auth_replicas_killed() {
     let (mut first, first_addr) = auth_service(&layout, "auth-service-1").await;
     let (mut second, second_addr) = auth_service(&layout, "auth-service-2").await;
     let balancer = Balancer::start(vec![first_addr, second_addr]).await;
-    let broker = broker(&layout, balancer.addr).await;
+    let broker = broker(&layout, balancer.addr, None).await;
     let (tcp, tls, ws) = (broker.tcp.as_str(), broker.tls.as_str(), broker.ws.as_str());
     let ca = layout.cafile();
 
@@ -192,7 +215,8 @@ async fn http_auth_and_acl_against_the_articles_server() {
     let server = SeedServer::start().await;
     let layout = Layout::new("nanomq-http-auth.conf", Some(&server.addr.to_string()));
     let (auth, auth_addr) = auth_service(&layout, "auth-service").await;
-    let broker = broker(&layout, auth_addr).await;
+    let (relay, relay_addr) = webhook_relay(&layout).await;
+    let broker = broker(&layout, auth_addr, Some(relay_addr)).await;
     let tcp = broker.tcp.as_str();
 
     // HTTP authentication: admin and client are known to the server, others are not.
@@ -227,10 +251,21 @@ async fn http_auth_and_acl_against_the_articles_server() {
     assert!(asked("1", "client/only-one"), "{acls:?}");
     assert!(server.requests("/mqtt/superuser").iter().all(|r| r.authorized));
 
-    // Webhook, MQTT → HTTP with the authorization header: webhook-relay reads this file's
-    // webhook block. When its binary exists it starts here beside auth-service, and the publishes
-    // above must show up in server.requests("/mqtt") with authorized = true.
+    // Webhook, MQTT → HTTP with the authorization header: webhook-relay delivers the file's
+    // webhook block; the article's server verifies the JWT in `authorization`.
+    let hook = test_support::eventually(WEBHOOK_WAIT, || async {
+        server.requests("/mqtt").into_iter().find(|r| r.body.contains("\"any/thing\""))
+    })
+    .await
+    .expect("the publish reaches the webhook receiver");
+    assert!(hook.authorized, "the webhook carries the file's authorization header: {hook:?}");
+    let body: serde_json::Value = serde_json::from_str(&hook.body).expect("a JSON body");
+    assert_eq!(body["action"], "message_publish");
+    assert_eq!(body["from_username"], "admin");
+    assert_eq!(body["payload"], "hello");
 
+    // The relay stops on SIGTERM even with the broker's event stream open.
+    assert!(relay.terminate().await.success(), "webhook-relay stops cleanly");
     assert!(broker.process.terminate().await.success(), "broker-core stops cleanly");
     assert!(auth.terminate().await.success(), "auth-service stops cleanly");
 }
@@ -250,12 +285,22 @@ async fn tern_start_runs_the_articles_http_auth_file_in_one_process() {
     let banner = launcher.line(&["broker-core", "MQTT over TCP"]).await;
     let url = banner.split_whitespace().last().expect("a URL ends the line");
     let tcp = url.rsplit_once(':').expect("host:port").1.to_owned();
-    launcher.line(&["webhook {}", "not part of tern start"]).await;
-
     let sub =
         tern().subscriber(&join(&[&["-p", &tcp, "-t", "any/#", "-C", "1", "-v"], &ADMIN])).await;
     ok(&run(&join(&[&["pub", "-p", &tcp, "-t", "any/thing", "-m", "one"], &ADMIN])).await);
     assert_eq!(sub.finish().await.stdout, "any/thing one\n");
+    // The article's webhook: the in-process relay posts the publish, with the JWT header.
+    let hook = test_support::eventually(WEBHOOK_WAIT, || async {
+        server.requests("/mqtt").into_iter().find(|r| r.body.contains("\"any/thing\""))
+    })
+    .await
+    .expect("the publish reaches the webhook receiver");
+    assert!(hook.authorized, "the webhook carries the configured authorization header");
+    let body: serde_json::Value = serde_json::from_str(&hook.body).expect("a JSON body");
+    assert_eq!(
+        (body["action"].as_str(), body["from_username"].as_str()),
+        (Some("message_publish"), Some("admin"))
+    );
     client_is_held_to_its_topic(&tcp).await;
     bad_credentials_are_refused(&tcp).await;
     assert!(server.requests("/mqtt/auth").iter().all(|r| r.authorized));

@@ -1,7 +1,8 @@
 //! `tern start`, the real binary: it prints where everything listens, a `tern pub` / `tern sub`
 //! pair exchanges messages through it, a NanoMQ user's own files (the seed's
 //! nanomq-file-auth.conf with its password and ACL files) work unchanged apart from addresses,
-//! and SIGINT / SIGTERM stop it cleanly.
+//! SIGINT / SIGTERM stop it cleanly, and a `webhook {}` block is served by the in-process
+//! webhook-relay.
 
 use std::{path::Path, process::Stdio};
 
@@ -135,6 +136,75 @@ async fn a_file_on_free_ports_serves_pub_and_sub_and_stops_on_sigterm() {
     assert!(down.stderr.starts_with("tern health: "), "{down:?}");
 }
 
+/// A webhook receiver: every request's `authorization` header and JSON body.
+async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<(String, serde_json::Value)>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let tx = tx.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let json = serde_json::from_str(&body).expect("a JSON body");
+                let _ = tx.send((auth, json));
+                "ok"
+            }
+        }),
+    );
+    let (listener, addr) = test_support::bind_tokio().await;
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("receiver serves") });
+    (format!("http://{addr}/hook"), rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_block_is_delivered_by_the_in_process_relay() {
+    let (url, mut requests) = receiver().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = write(
+        dir.path(),
+        "tern.conf",
+        &format!(
+            r#"
+            listeners.tcp {{ bind = "127.0.0.1:0" }}
+            webhook {{
+              url = "{url}"
+              headers.authorization = "Bearer seed-token"
+              events = [ {{ event = "on_message_publish", topic = "hooked/#" }} ]
+            }}
+            webhook_relay {{ outbox = "outbox.redb", address = "192.0.2.1:50052" }}
+            "#
+        ),
+    );
+    let tern = Started::spawn(dir.path(), &["--conf", &conf], &[]).await;
+    assert!(
+        tern.banner.iter().any(|l| l.contains("webhook-relay") && l.contains("EventIngest")),
+        "{:?}",
+        tern.banner
+    );
+    assert!(
+        tern.stderr.contains("webhook_relay.address"),
+        "the address in the file is not used, and tern start says so: {}",
+        tern.stderr
+    );
+    let tcp = tern.port("MQTT over TCP");
+    assert_eq!(run(&["pub", "-p", &tcp, "-t", "other/1", "-m", "skip"]).await.code, Some(0));
+    assert_eq!(run(&["pub", "-p", &tcp, "-t", "hooked/1", "-m", "hello"]).await.code, Some(0));
+    let (auth, body) = tokio::time::timeout(WAIT, requests.recv())
+        .await
+        .expect("a webhook in time")
+        .expect("receiver running");
+    assert_eq!(auth, "Bearer seed-token");
+    assert_eq!(body["action"], "message_publish");
+    assert_eq!(body["topic"], "hooked/1", "only the filtered topic: {body}");
+    assert_eq!(body["payload"], "hello");
+    assert!(dir.path().join("outbox.redb").exists(), "the outbox is where the file says");
+    tern.stop(rustix::process::Signal::TERM).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_built_in_default_runs_and_stops_on_sigint() {
     // The shipped default binds 1883 and 8083; environment overrides move it to free ports.
@@ -159,8 +229,12 @@ async fn a_nanomq_users_file_auth_config_works_unchanged() {
     let layout = Layout::new("nanomq-file-auth.conf", None);
     let dir = &layout.dir;
     let tern = Started::spawn(dir.path(), &["--conf", "nanomq-file-auth.conf"], &[]).await;
-    // The webhook block is loaded but nothing in this process sends webhooks: it says so.
-    assert!(tern.stderr.contains("webhook {}"), "a note about the webhook block: {}", tern.stderr);
+    // The webhook block is served by the in-process relay.
+    assert!(
+        tern.banner.iter().any(|l| l.contains("webhook-relay")),
+        "the relay runs for the webhook block: {:?}",
+        tern.banner
+    );
     let tcp = tern.port("MQTT over TCP");
     let tls = tern.port("MQTT over TLS");
     let ca = layout.cafile();

@@ -42,6 +42,7 @@ impl EventIngest for IngestService {
             }
             loop {
                 tokio::select! {
+                    () = inner.stopping.cancelled() => return,
                     batch = batches.message() => {
                         let batch = match batch {
                             Ok(Some(batch)) => batch,

@@ -95,6 +95,9 @@ pub(crate) struct Inner {
     pub(crate) subscribers: Mutex<HashMap<u64, u32>>,
     pub(crate) next_subscriber: AtomicU64,
     retention: Duration,
+    /// Cancelled when the server is shutting down: open streams end, so that a graceful shutdown
+    /// does not wait for brokers and subscribers that never hang up.
+    pub(crate) stopping: CancellationToken,
 }
 
 impl Inner {
@@ -146,6 +149,7 @@ impl Relay {
                 subscribers: Mutex::new(HashMap::new()),
                 next_subscriber: AtomicU64::new(1),
                 retention: config.retention,
+                stopping: CancellationToken::new(),
             }),
         })
     }
@@ -215,7 +219,13 @@ impl Relay {
             .add_service(reflection)
             .add_service(EventIngestServer::new(IngestService { inner: Arc::clone(&self.inner) }))
             .add_service(EventStreamServer::new(StreamService { inner: Arc::clone(&self.inner) }))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), {
+                let stopping = self.inner.stopping.clone();
+                async move {
+                    shutdown.await;
+                    stopping.cancel();
+                }
+            })
             .await;
         stop.cancel();
         let _ = deliveries.await;

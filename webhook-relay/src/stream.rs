@@ -119,6 +119,7 @@ impl EventStream for StreamService {
                 let received = tokio::select! {
                     received = live.recv() => received,
                     _ = tx.closed() => return,
+                    () = inner.stopping.cancelled() => return,
                 };
                 match received {
                     Ok((offset, event)) => {
