@@ -10,7 +10,7 @@
 //! | username / password | both tests (and a user kept in Redis) |
 //! | ACL | `file_auth_…` (the ACL file), `http_auth_…` (acl_req) |
 //! | HTTP authentication and ACL | `http_auth_…` |
-//! | webhook MQTT → HTTP with the `authorization` header | comes with webhook-relay (see `http_auth_…`) |
+//! | webhook MQTT → HTTP with the `authorization` header | `http_auth_…` (webhook-relay beside the broker) |
 //!
 //! and then one of two auth-service replicas is killed and clients still connect. The last test
 //! runs the HTTP-auth file with `tern start` (everything in one process) instead.
@@ -49,6 +49,24 @@ async fn auth_service(layout: &Layout, name: &str) -> (Process, SocketAddr) {
     (process, addr)
 }
 
+/// webhook-relay on the layout's file (its `webhook {}` block), on a free port, with its outbox
+/// in the layout's directory.
+async fn webhook_relay(layout: &Layout) -> (Process, SocketAddr) {
+    let outbox = layout.dir.path().join("webhook-outbox.redb");
+    let mut process = Process::spawn(
+        "webhook-relay",
+        &binaries::path("webhook-relay"),
+        &["--conf", conf_arg(layout)],
+        layout.dir.path(),
+        &[
+            ("TERN_WEBHOOK_RELAY__BIND", "127.0.0.1:0".into()),
+            ("TERN_WEBHOOK_RELAY__OUTBOX", outbox.display().to_string()),
+        ],
+    );
+    let addr = process.addr(&["webhook-relay listening"]).await;
+    (process, addr)
+}
+
 /// broker-core on the layout's file, asking auth-service at `auth`.
 struct Broker {
     process: Process,
@@ -58,12 +76,22 @@ struct Broker {
 }
 
 async fn broker(layout: &Layout, auth: SocketAddr) -> Broker {
+    broker_with(layout, auth, None).await
+}
+
+/// broker-core on the layout's file, asking auth-service at `auth` and sending its events to
+/// webhook-relay at `relay`.
+async fn broker_with(layout: &Layout, auth: SocketAddr, relay: Option<SocketAddr>) -> Broker {
+    let mut env = vec![("TERN_AUTH_SERVICE__ADDRESS", auth.to_string())];
+    if let Some(relay) = relay {
+        env.push(("TERN_WEBHOOK_RELAY__ADDRESS", relay.to_string()));
+    }
     let mut process = Process::spawn(
         "broker-core",
         &binaries::path("broker-core"),
         &["--conf", conf_arg(layout)],
         layout.dir.path(),
-        &[("TERN_AUTH_SERVICE__ADDRESS", auth.to_string())],
+        &env,
     );
     let port = |addr: SocketAddr| addr.port().to_string();
     let tcp = port(process.addr(&["listening", "listener=tcp:default"]).await);
@@ -192,7 +220,8 @@ async fn http_auth_and_acl_against_the_articles_server() {
     let server = SeedServer::start().await;
     let layout = Layout::new("nanomq-http-auth.conf", Some(&server.addr.to_string()));
     let (auth, auth_addr) = auth_service(&layout, "auth-service").await;
-    let broker = broker(&layout, auth_addr).await;
+    let (relay, relay_addr) = webhook_relay(&layout).await;
+    let broker = broker_with(&layout, auth_addr, Some(relay_addr)).await;
     let tcp = broker.tcp.as_str();
 
     // HTTP authentication: admin and client are known to the server, others are not.
@@ -227,11 +256,27 @@ async fn http_auth_and_acl_against_the_articles_server() {
     assert!(asked("1", "client/only-one"), "{acls:?}");
     assert!(server.requests("/mqtt/superuser").iter().all(|r| r.authorized));
 
-    // Webhook, MQTT → HTTP with the authorization header: webhook-relay reads this file's
-    // webhook block. When its binary exists it starts here beside auth-service, and the publishes
-    // above must show up in server.requests("/mqtt") with authorized = true.
+    // Webhook, MQTT → HTTP with the authorization header: webhook-relay posts every publish
+    // (the file's `on_message_publish` rule on `#`) with the file's headers and NanoMQ's body.
+    let hooks = test_support::eventually(std::time::Duration::from_secs(30), || async {
+        let hooks = server.requests("/mqtt");
+        hooks.iter().any(|r| r.body.contains("\"topic\":\"any/thing\"")).then_some(hooks)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no webhook for any/thing: {:?}", server.requests("/mqtt")));
+    assert!(hooks.iter().all(|r| r.authorized), "every webhook carries the JWT: {hooks:?}");
+    let hook = hooks.iter().find(|r| r.body.contains("\"topic\":\"any/thing\""));
+    let body = hook.map(|r| r.body.as_str()).unwrap_or_default();
+    assert!(
+        body.contains(
+            "\"retain\":false,\"qos\":1,\"action\":\"message_publish\",\"from_username\":\"admin\""
+        ) && body.ends_with("\"payload\":\"hello\"}"),
+        "NanoMQ's message_publish body: {body}"
+    );
+    assert!(hooks.iter().all(|r| !r.body.contains("admin/secret")), "a denied publish is no event");
 
     assert!(broker.process.terminate().await.success(), "broker-core stops cleanly");
+    assert!(relay.terminate().await.success(), "webhook-relay stops cleanly");
     assert!(auth.terminate().await.success(), "auth-service stops cleanly");
 }
 
