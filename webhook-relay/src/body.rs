@@ -390,6 +390,47 @@ mod tests {
     }
 
     #[test]
+    fn other_events_follow_the_same_style() {
+        let c = ClientInfo {
+            client_id: "c1".into(),
+            peer_address: "127.0.0.1".into(),
+            protocol_version: 5,
+            keepalive: 30,
+            clean_start: true,
+            ..Default::default()
+        };
+        let subscribed = Event {
+            payload: Some(Payload::SessionSubscribed(pb::SessionSubscribed {
+                client: Some(c.clone()),
+                subscription: Some(proto::types::v1::Subscription {
+                    topic_filter: "a/#".into(),
+                    qos: 1,
+                    ..Default::default()
+                }),
+            })),
+            ..Default::default()
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&render(&subscribed, BodyEncoding::Plain).unwrap_or_default()),
+            r#"{"username":"undefined","clientid":"c1","topic":"a/#","qos":1,"action":"session_subscribed"}"#
+        );
+        let connected = Event {
+            timestamp_ms: 42,
+            payload: Some(Payload::ClientConnected(pb::ClientConnected {
+                client: Some(c),
+                session_present: false,
+                keepalive: 30,
+                session_expiry_interval: 0,
+            })),
+            ..Default::default()
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&render(&connected, BodyEncoding::Plain).unwrap_or_default()),
+            r#"{"proto_ver":5,"keepalive":30,"clean_start":true,"session_present":false,"username":"undefined","clientid":"c1","ipaddress":"127.0.0.1","connected_at":42,"action":"client_connected"}"#
+        );
+    }
+
+    #[test]
     fn encodings() {
         assert_eq!(encode(b"\xfb\xff", BodyEncoding::Base64).as_deref(), Some("+/8="));
         // NanoMQ's base62: unpadded, `+` -> `A`, `/` -> `B`.

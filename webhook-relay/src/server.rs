@@ -78,6 +78,9 @@ pub enum RelayError {
     /// The metrics listener failed.
     #[error("metrics endpoint: {0}")]
     Metrics(std::io::Error),
+    /// A blocking outbox task failed (panicked or was cancelled).
+    #[error("outbox task: {0}")]
+    Task(String),
 }
 
 /// What the services and tasks share.
@@ -168,7 +171,7 @@ impl Relay {
         let outbox = self.inner.outbox.clone();
         tokio::task::spawn_blocking(move || outbox.dead_letters(target.as_deref(), limit))
             .await
-            .map_err(|e| RelayError::Reflection(e.to_string()))?
+            .map_err(|e| RelayError::Task(e.to_string()))?
             .map_err(RelayError::from)
     }
 
@@ -179,7 +182,7 @@ impl Relay {
         let name = target.to_string();
         let count = tokio::task::spawn_blocking(move || outbox.redrive(&name, &offsets, now_ms()))
             .await
-            .map_err(|e| RelayError::Reflection(e.to_string()))??;
+            .map_err(|e| RelayError::Task(e.to_string()))??;
         let m = &self.inner.metrics;
         m.pending.fetch_add(count, Relaxed);
         m.queued.fetch_add(count, Relaxed);

@@ -230,6 +230,38 @@ async fn a_rejected_webhook_becomes_a_dead_letter_and_can_be_redriven() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_down_beyond_max_age_turns_events_into_dead_letters() {
+    let receiver = Receiver::start().await;
+    receiver.set_down(true);
+    let targets = format!(
+        "webhooks.main {{\n  url = \"{}\"\n  max_age = 300ms\n  retry {{ initial = 20ms, max = 50ms }}\n  events = [{{event = on_message_publish, topic = \"t/#\"}}]\n}}\n",
+        receiver.url("main")
+    );
+    let s = setup(&targets).await;
+    let mut c = client(s.broker.mqtt, "c6", None).await;
+    publish(&mut c, "t/1", "late", 1).await;
+    test_support::eventually(WAIT, || async {
+        (s.relay.metric(|m| &m.dead_lettered) == 1).then_some(())
+    })
+    .await
+    .expect("given up after max_age");
+    assert!(receiver.refused() >= 2, "retried before giving up");
+    let dead = s.relay.relay.dead_letters(Some("main".into()), 10).await.unwrap_or_default();
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0].reason.contains("max_age") && dead[0].reason.contains("503"),
+        "{}",
+        dead[0].reason
+    );
+    // Back up: re-driving delivers it.
+    receiver.set_down(false);
+    assert_eq!(s.relay.relay.redrive("main", vec![dead[0].offset]).await.unwrap_or(0), 1);
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].field("payload"), "late");
+    assert_eq!(got[0].event_id, dead[0].event.id, "the same event id");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_broker_resends_unacknowledged_events_after_the_relay_connection_is_cut() {
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
