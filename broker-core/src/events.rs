@@ -175,6 +175,10 @@ pub trait EventSink: Send + Sync + Debug {
     fn wants(&self, kind: EventKind) -> bool;
     /// Takes an event. Must not block.
     fn emit(&self, event: BrokerEvent);
+    /// Events dropped so far because the sink's buffer was full (`$SYS/brokers/<node>/events/dropped`).
+    fn dropped(&self) -> u64 {
+        0
+    }
 }
 
 /// Wants nothing.

@@ -248,6 +248,10 @@ impl EventSink for GrpcEvents {
             s.wake.notify_one();
         }
     }
+
+    fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Relaxed)
+    }
 }
 
 impl Shared {
@@ -561,6 +565,7 @@ mod tests {
         }
         let stats = events.stats();
         assert_eq!((stats.emitted, stats.dropped, stats.buffered), (5, 2, 3));
+        assert_eq!(EventSink::dropped(&events), 2, "what $SYS reports");
         let left: Vec<u64> =
             std::iter::from_fn(|| events.shared.queue.pop()).map(|e| e.timestamp_ms).collect();
         assert_eq!(left, [2, 3, 4], "the oldest went first");

@@ -88,7 +88,7 @@ pub async fn run_stats(broker: Arc<Broker>, interval: Duration, shutdown: Cancel
 fn publish_stats(broker: &Broker) {
     let node = &broker.config.node_id;
     let s = &broker.stats;
-    let values: [(&str, String); 11] = [
+    let values: [(&str, String); 12] = [
         ("uptime", broker.uptime().as_secs().to_string()),
         ("version", env!("CARGO_PKG_VERSION").to_owned()),
         ("clients/connected", s.connections.get().to_string()),
@@ -100,6 +100,7 @@ fn publish_stats(broker: &Broker) {
         ("messages/received", s.messages_received.get().to_string()),
         ("messages/sent", s.messages_sent.get().to_string()),
         ("messages/dropped", s.messages_dropped.get().to_string()),
+        ("events/dropped", broker.events.dropped().to_string()),
     ];
     for (name, value) in values {
         broker.publish_internal(
