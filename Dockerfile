@@ -10,7 +10,7 @@ FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 # Every binary of the workspace; tern's compose check (e2e/tests/compose.rs) keeps this list
 # equal to the workspace's binaries.
-ARG BINARIES="broker-core auth-service tern"
+ARG BINARIES="broker-core auth-service webhook-relay tern"
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
@@ -31,6 +31,6 @@ COPY --from=build /out/ /usr/local/bin/
 COPY etc/ /etc/tern/
 USER tern
 WORKDIR /var/lib/tern
-# MQTT over TCP, TLS, WebSocket, secure WebSocket; auth-service gRPC.
-EXPOSE 1883 8883 8083 8084 50051
+# MQTT over TCP, TLS, WebSocket, secure WebSocket; auth-service and webhook-relay gRPC.
+EXPOSE 1883 8883 8083 8084 50051 50052
 CMD ["tern", "start", "--conf", "/etc/tern/tern.conf"]

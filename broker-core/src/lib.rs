@@ -18,6 +18,7 @@ pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod events;
+pub mod events_grpc;
 pub mod mailbox;
 pub mod message;
 pub mod registry;

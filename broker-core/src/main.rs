@@ -7,7 +7,8 @@ use broker_core::{
     Broker, BrokerConfig,
     auth::{AllowAll, Authenticator},
     auth_grpc::{GrpcAuth, GrpcAuthConfig},
-    events::NoEvents,
+    events::{EventSink, NoEvents},
+    events_grpc::{GrpcEvents, GrpcEventsConfig},
 };
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +28,9 @@ struct Args {
 
 /// How long connections get to close after SIGINT/SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long webhook-relay gets to acknowledge the last events after the connections closed.
+const EVENT_FLUSH_GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -102,7 +106,15 @@ async fn serve(config: tern_config::Config) -> anyhow::Result<()> {
     let listeners = broker_core::server::bind_listeners(&config, &settings)
         .await
         .context("cannot start listeners")?;
-    let broker = Broker::new(settings, auth, Arc::new(NoEvents));
+    let emitter = GrpcEventsConfig::from_config(&config).map(|relay| {
+        tracing::info!(address = %relay.address, "sending events to webhook-relay");
+        GrpcEvents::start(relay)
+    });
+    let events: Arc<dyn EventSink> = match &emitter {
+        Some(emitter) => Arc::new(emitter.clone()),
+        None => Arc::new(NoEvents),
+    };
+    let broker = Broker::new(settings, auth, events);
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(broker_core::run(broker, listeners, shutdown.clone()));
     wait_for_signal().await?;
@@ -110,6 +122,15 @@ async fn serve(config: tern_config::Config) -> anyhow::Result<()> {
     shutdown.cancel();
     if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
         tracing::warn!("connections did not close within {SHUTDOWN_GRACE:?}; exiting anyway");
+    }
+    if let Some(emitter) = emitter
+        && !emitter.flush(EVENT_FLUSH_GRACE).await
+    {
+        let stats = emitter.stats();
+        tracing::warn!(
+            unacknowledged = stats.buffered,
+            "webhook-relay did not acknowledge every event within {EVENT_FLUSH_GRACE:?}; they are lost"
+        );
     }
     Ok(())
 }
