@@ -1,5 +1,5 @@
-//! The seed article's verification list, end to end: the real `broker-core` and `auth-service`
-//! binaries as separate processes, configured from the article's own files (as NanoMQ users
+//! The seed article's verification list, end to end: the real `broker-core`, `auth-service` and
+//! `webhook-relay` binaries as separate processes, configured from the article's own files (as NanoMQ users
 //! bring them: tests/fixtures, only addresses changed), with `redis-server` and an HTTP server
 //! answering as the article's does; real `tern pub` / `tern sub` clients.
 //!
@@ -10,7 +10,7 @@
 //! | username / password | both tests (and a user kept in Redis) |
 //! | ACL | `file_auth_…` (the ACL file), `http_auth_…` (acl_req) |
 //! | HTTP authentication and ACL | `http_auth_…` |
-//! | webhook MQTT → HTTP with the `authorization` header | comes with webhook-relay (see `http_auth_…`) |
+//! | webhook MQTT → HTTP with the `authorization` header | `http_auth_…`, `tern_start_…` |
 //!
 //! and then one of two auth-service replicas is killed and clients still connect. The last test
 //! runs the HTTP-auth file with `tern start` (everything in one process) instead.
@@ -57,13 +57,17 @@ struct Broker {
     ws: String,
 }
 
-async fn broker(layout: &Layout, auth: SocketAddr) -> Broker {
+async fn broker(layout: &Layout, auth: SocketAddr, relay: Option<SocketAddr>) -> Broker {
+    let mut env = vec![("TERN_AUTH_SERVICE__ADDRESS", auth.to_string())];
+    if let Some(relay) = relay {
+        env.push(("TERN_WEBHOOK_RELAY__ADDRESS", relay.to_string()));
+    }
     let mut process = Process::spawn(
         "broker-core",
         &binaries::path("broker-core"),
         &["--conf", conf_arg(layout)],
         layout.dir.path(),
-        &[("TERN_AUTH_SERVICE__ADDRESS", auth.to_string())],
+        &env,
     );
     let port = |addr: SocketAddr| addr.port().to_string();
     let tcp = port(process.addr(&["listening", "listener=tcp:default"]).await);
@@ -104,6 +108,22 @@ async fn denied_publish_is_dropped(port: &str) {
     assert_eq!(watcher.finish().await.stdout, "client/only-one yes\n");
 }
 
+/// The article's webhook check: the publish reaches the server's `/mqtt` as JSON, with the
+/// file's `authorization` header (a JWT the server verifies).
+async fn webhook_arrives(server: &SeedServer, topic: &str, payload: &str) {
+    let delivered = test_support::eventually(e2e::process::WAIT, || {
+        let hit = server.requests("/mqtt").into_iter().find(|r| {
+            let body: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+            body["topic"] == topic && body["payload"] == payload
+        });
+        async move { hit }
+    })
+    .await;
+    let webhook = delivered
+        .unwrap_or_else(|| panic!("no webhook for {topic}: {:?}", server.requests("/mqtt")));
+    assert!(webhook.authorized, "the webhook carries the file's authorization header");
+}
+
 /// Wrong passwords and unknown users are refused, worded as mosquitto_pub words it.
 async fn bad_credentials_are_refused(port: &str) {
     for creds in [["-u", "admin", "-P", "wrong"], ["-u", "mallory", "-P", "public"]] {
@@ -131,7 +151,7 @@ async fn file_auth_over_tcp_and_tls_and_one_of_two_auth_replicas_killed() {
     let (mut first, first_addr) = auth_service(&layout, "auth-service-1").await;
     let (mut second, second_addr) = auth_service(&layout, "auth-service-2").await;
     let balancer = Balancer::start(vec![first_addr, second_addr]).await;
-    let broker = broker(&layout, balancer.addr).await;
+    let broker = broker(&layout, balancer.addr, None).await;
     let (tcp, tls, ws) = (broker.tcp.as_str(), broker.tls.as_str(), broker.ws.as_str());
     let ca = layout.cafile();
 
@@ -192,7 +212,19 @@ async fn http_auth_and_acl_against_the_articles_server() {
     let server = SeedServer::start().await;
     let layout = Layout::new("nanomq-http-auth.conf", Some(&server.addr.to_string()));
     let (auth, auth_addr) = auth_service(&layout, "auth-service").await;
-    let broker = broker(&layout, auth_addr).await;
+    let outbox = layout.dir.path().join("outbox.redb").display().to_string();
+    let mut relay = Process::spawn(
+        "webhook-relay",
+        &binaries::path("webhook-relay"),
+        &["--conf", conf_arg(&layout)],
+        layout.dir.path(),
+        &[
+            ("TERN_WEBHOOK_RELAY__BIND", "127.0.0.1:0".into()),
+            ("TERN_WEBHOOK_RELAY__OUTBOX", outbox),
+        ],
+    );
+    let relay_addr = relay.addr(&["webhook-relay listening"]).await;
+    let broker = broker(&layout, auth_addr, Some(relay_addr)).await;
     let tcp = broker.tcp.as_str();
 
     // HTTP authentication: admin and client are known to the server, others are not.
@@ -227,11 +259,11 @@ async fn http_auth_and_acl_against_the_articles_server() {
     assert!(asked("1", "client/only-one"), "{acls:?}");
     assert!(server.requests("/mqtt/superuser").iter().all(|r| r.authorized));
 
-    // Webhook, MQTT → HTTP with the authorization header: webhook-relay reads this file's
-    // webhook block. When its binary exists it starts here beside auth-service, and the publishes
-    // above must show up in server.requests("/mqtt") with authorized = true.
+    // Webhook, MQTT → HTTP with the authorization header, through webhook-relay.
+    webhook_arrives(&server, "any/thing", "hello").await;
 
     assert!(broker.process.terminate().await.success(), "broker-core stops cleanly");
+    assert!(relay.terminate().await.success(), "webhook-relay stops cleanly");
     assert!(auth.terminate().await.success(), "auth-service stops cleanly");
 }
 
@@ -250,7 +282,7 @@ async fn tern_start_runs_the_articles_http_auth_file_in_one_process() {
     let banner = launcher.line(&["broker-core", "MQTT over TCP"]).await;
     let url = banner.split_whitespace().last().expect("a URL ends the line");
     let tcp = url.rsplit_once(':').expect("host:port").1.to_owned();
-    launcher.line(&["webhook {}", "not part of tern start"]).await;
+    launcher.line(&["webhook-relay", "EventIngest"]).await;
 
     let sub =
         tern().subscriber(&join(&[&["-p", &tcp, "-t", "any/#", "-C", "1", "-v"], &ADMIN])).await;
@@ -259,5 +291,6 @@ async fn tern_start_runs_the_articles_http_auth_file_in_one_process() {
     client_is_held_to_its_topic(&tcp).await;
     bad_credentials_are_refused(&tcp).await;
     assert!(server.requests("/mqtt/auth").iter().all(|r| r.authorized));
+    webhook_arrives(&server, "any/thing", "one").await;
     assert!(launcher.terminate().await.success(), "tern start stops cleanly on SIGTERM");
 }

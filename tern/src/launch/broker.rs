@@ -1,16 +1,21 @@
 //! broker-core inside `tern start`: the listeners of the file, authenticating every client
-//! through the in-process auth-service's gRPC interface (as a compose deployment does).
+//! through the in-process auth-service's gRPC interface and streaming events to the in-process
+//! webhook-relay when there is one (as a compose deployment does).
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use broker_core::{
     Broker, BrokerConfig,
     auth_grpc::{GrpcAuth, GrpcAuthConfig},
-    events::NoEvents,
+    events::{EventSink, NoEvents},
+    events_grpc::{GrpcEvents, GrpcEventsConfig},
 };
 use tern_config::ListenerKind;
 
 use super::{Endpoint, LaunchError, Running, Service, Wiring, authority};
+
+/// How long the relay gets to acknowledge buffered events when the broker stops.
+const EVENT_FLUSH_GRACE: Duration = Duration::from_secs(5);
 
 pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), LaunchError> {
     let fail = |message: String| LaunchError::Start { service: "broker-core", message };
@@ -19,6 +24,7 @@ pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), 
     };
     let mut config = wiring.config.clone();
     config.auth_service.address = Some(auth_addr.to_string());
+    config.webhook_relay.address = wiring.webhook_relay.map(|a| a.to_string());
     let Some(grpc) = GrpcAuthConfig::from_config(&config) else {
         return Err(fail("no auth-service address".into()));
     };
@@ -45,9 +51,23 @@ pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), 
         run.endpoints.push(Endpoint { service: Service::BrokerCore.name(), what, addr, url });
     }
     let auth = Arc::new(GrpcAuth::start(grpc));
-    let broker = Broker::new(settings, auth, Arc::new(NoEvents));
+    let emitter = GrpcEventsConfig::from_config(&config).map(GrpcEvents::start);
+    let events: Arc<dyn EventSink> = match &emitter {
+        Some(emitter) => Arc::new(emitter.clone()),
+        None => Arc::new(NoEvents),
+    };
+    let broker = Broker::new(settings, auth, events);
     run.spawn(Service::BrokerCore, |stop| async move {
         broker_core::run(broker, listeners, stop).await;
+        // The relay stops after the broker: hand it what is still buffered.
+        if let Some(emitter) = emitter
+            && !emitter.flush(EVENT_FLUSH_GRACE).await
+        {
+            tracing::warn!(
+                unacknowledged = emitter.stats().buffered,
+                "webhook-relay did not acknowledge every event within {EVENT_FLUSH_GRACE:?}"
+            );
+        }
         Ok(())
     });
     Ok(())

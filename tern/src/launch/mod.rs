@@ -8,13 +8,14 @@
 //! stops with an error stops the whole process (a half-running launcher would be worse than
 //! none).
 //!
-//! Today the list is auth-service then broker-core. webhook-relay and admin-api join it as two
-//! more [`Service`] variants with their start modules once their crates exist: webhook-relay
-//! before broker-core (the broker streams events to it, so it needs the relay's address in the
-//! wiring), admin-api after it (it calls the broker's admin gRPC).
+//! Today the list is auth-service, webhook-relay (when the file has webhook targets), then
+//! broker-core, which needs both addresses from the wiring. admin-api joins it as one more
+//! [`Service`] variant with its start module once its crate exists, after broker-core (it calls
+//! the broker's admin gRPC).
 
 mod auth;
 mod broker;
+mod relay;
 
 use std::{fmt, net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
@@ -36,18 +37,22 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub enum Service {
     /// `tern.auth.v1.AuthService`, on loopback, for the broker.
     AuthService,
+    /// `tern.events.v1.EventIngest` / `EventStream` and webhook delivery, on loopback.
+    WebhookRelay,
     /// The MQTT broker, on the listeners of the file.
     BrokerCore,
 }
 
 /// Start order: each service may use what the ones before it put in the [`Wiring`].
-pub const SERVICES: &[Service] = &[Service::AuthService, Service::BrokerCore];
+pub const SERVICES: &[Service] =
+    &[Service::AuthService, Service::WebhookRelay, Service::BrokerCore];
 
 impl Service {
     /// The service's name, as its own binary is called.
     pub fn name(self) -> &'static str {
         match self {
             Self::AuthService => "auth-service",
+            Self::WebhookRelay => "webhook-relay",
             Self::BrokerCore => "broker-core",
         }
     }
@@ -55,6 +60,7 @@ impl Service {
     async fn start(self, run: &mut Running, wiring: &mut Wiring) -> Result<(), LaunchError> {
         match self {
             Self::AuthService => auth::start(run, wiring).await,
+            Self::WebhookRelay => relay::start(run, wiring).await,
             Self::BrokerCore => broker::start(run, wiring).await,
         }
     }
@@ -67,6 +73,8 @@ pub struct Wiring {
     pub config: tern_config::Config,
     /// Where auth-service serves gRPC (set by auth-service's start).
     pub auth_service: Option<SocketAddr>,
+    /// Where webhook-relay takes events (set by its start; unset without webhook targets).
+    pub webhook_relay: Option<SocketAddr>,
 }
 
 /// Something a service listens on.
@@ -215,7 +223,7 @@ pub async fn start(
         shutdown,
         failure: Arc::default(),
     };
-    let mut wiring = Wiring { config, auth_service: None };
+    let mut wiring = Wiring { config, auth_service: None, webhook_relay: None };
     for service in SERVICES {
         if let Err(error) = service.start(&mut running, &mut wiring).await {
             // Let what already started close its listeners before the error is reported.
@@ -229,11 +237,6 @@ pub async fn start(
 /// Blocks of the file that no service of this build serves, said out loud rather than ignored.
 fn unserved_blocks(config: &tern_config::Config) -> Vec<String> {
     let mut notes = Vec::new();
-    if config.webhook.is_some() {
-        notes.push(
-            "webhook {}: webhook-relay is not part of tern start yet; no webhooks are sent".into(),
-        );
-    }
     if config.http_server.is_some() {
         notes.push(
             "http_server {}: admin-api is not part of tern start yet; the HTTP API is not served"
@@ -243,6 +246,13 @@ fn unserved_blocks(config: &tern_config::Config) -> Vec<String> {
     if config.auth_service.address.is_some() {
         notes.push(
             "auth_service.address: tern start runs its own auth-service on loopback and uses that"
+                .into(),
+        );
+    }
+    if config.webhook_relay.address.is_some() {
+        notes.push(
+            "webhook_relay.address: tern start runs its own webhook-relay on loopback (when the \
+             file has webhook targets) and uses that"
                 .into(),
         );
     }
