@@ -213,6 +213,34 @@ fn auth_service_scales_and_brokers_find_every_replica_by_name() {
 }
 
 #[test]
+fn webhook_relay_keeps_its_outbox_on_a_volume_and_brokers_find_it() {
+    let compose = compose();
+    let relay = &compose.services["webhook-relay"];
+    assert!(relay.ports.is_empty(), "no host port: reached on the compose network");
+    let config = loaded_config("webhook-relay", relay);
+    let port = config.webhook_relay.bind.port();
+    assert_eq!(relay.expose.iter().map(|p| container_port(p)).collect::<Vec<_>>(), [port]);
+    let outbox = config.webhook_relay.outbox;
+    assert!(outbox.is_absolute(), "the outbox path does not depend on the working directory");
+    let on_volume = relay.volumes.iter().any(|volume| {
+        let mut parts = volume.split(':');
+        let (source, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+        compose.volumes.contains_key(source) && outbox.starts_with(target)
+    });
+    assert!(on_volume, "{} is on a named volume: {:?}", outbox.display(), relay.volumes);
+    let health = &relay.healthcheck.as_ref().expect("webhook-relay has a health check").test;
+    assert_eq!(health[..4], ["CMD", "tern", "health", "grpc"]);
+    assert_eq!(container_port(&health[4]), port, "the probe checks the gRPC port");
+
+    for (name, service) in compose.services.iter().filter(|(n, _)| n.starts_with("broker")) {
+        let broker = loaded_config(name, service);
+        let address = broker.webhook_relay.address.expect("brokers stream events to the relay");
+        assert_eq!(address, format!("webhook-relay:{port}"), "{name}");
+        assert!(service.depends_on.contains_key("webhook-relay"), "{name}");
+    }
+}
+
+#[test]
 fn broker_ports_and_health_check_match_its_listeners() {
     let compose = compose();
     let broker = &compose.services["broker-core"];
