@@ -21,12 +21,14 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     for b in $BINARIES; do cp "target/release/$b" /out/; done
 
 # Runtime stage: Debian slim with CA certificates (HTTPS webhooks and HTTP auth verify servers
-# against the system store), a non-root user, and the binaries.
+# against the system store), a non-root user, and the binaries. /var/lib/tern/outbox belongs to
+# that user, so a volume mounted there (webhook-relay's outbox) starts out writable by it.
 FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/tern tern
+    && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/tern tern \
+    && install -d -o tern -g tern /var/lib/tern/outbox
 COPY --from=build /out/ /usr/local/bin/
 COPY etc/ /etc/tern/
 USER tern

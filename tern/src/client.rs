@@ -106,8 +106,11 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 /// Where and how to connect; built once per run and shared by every connection.
 #[derive(Clone)]
 pub struct Target {
-    /// The broker's address (resolved once).
+    /// The broker's first resolved address (its port names the broker in WebSocket URLs).
     pub addr: SocketAddr,
+    /// Every address the host resolved to, tried in order until one accepts a connection (as
+    /// mosquitto does: `localhost` may resolve to ::1 first while the broker listens on IPv4).
+    addrs: Vec<SocketAddr>,
     host: String,
     transport: Transport,
     tls: Option<(TlsConnector, ServerName<'static>)>,
@@ -164,9 +167,10 @@ pub struct TargetOptions<'a> {
 impl Target {
     /// Resolves the broker's address and prepares TLS.
     pub async fn new(options: TargetOptions<'_>) -> Result<Self, ClientError> {
-        let addr = tokio::net::lookup_host((options.host, options.port))
-            .await?
-            .next()
+        let addrs: Vec<SocketAddr> =
+            tokio::net::lookup_host((options.host, options.port)).await?.collect();
+        let addr = *addrs
+            .first()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "host has no address"))?;
         let tls = if options.transport.is_tls() {
             let config = tls_config(options.cafile, options.insecure, options.client_cert)?;
@@ -178,6 +182,7 @@ impl Target {
         };
         Ok(Self {
             addr,
+            addrs,
             host: options.host.to_owned(),
             transport: options.transport,
             tls,
@@ -229,7 +234,7 @@ impl Target {
         &self,
         connect: mqtt_codec::Connect,
     ) -> Result<(Connection, ConnAck), ClientError> {
-        let tcp = TcpStream::connect(self.addr).await?;
+        let tcp = self.connect_tcp().await?;
         tcp.set_nodelay(true)?;
         let stream: Box<dyn Io> = match (self.transport, &self.tls) {
             (Transport::Tcp, _) => Box::new(tcp),
@@ -274,6 +279,18 @@ impl Target {
                 other.packet_type()
             ))),
         }
+    }
+
+    /// A TCP connection to the first address that accepts one (the last error otherwise).
+    async fn connect_tcp(&self) -> io::Result<TcpStream> {
+        let mut last = None;
+        for addr in &self.addrs {
+            match TcpStream::connect(addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "host has no address")))
     }
 
     async fn websocket<S>(

@@ -140,17 +140,25 @@ fn run_start(args: &StartArgs) -> ExitCode {
         for warning in &loaded.warnings {
             eprintln!("warning: {warning}");
         }
-        // The auth chain is built (not served) so that its files and settings are checked too.
-        return match runtime.block_on(async { auth_service::setup::build(&loaded.config) }) {
-            Ok(_) => {
-                println!("ok");
-                ExitCode::SUCCESS
+        // The auth chain and the webhook targets are built (not served) so that their files and
+        // settings are checked too, as `auth-service` and `webhook-relay --check-config` do.
+        let mut problems = Vec::new();
+        if let Err(error) = runtime.block_on(async { auth_service::setup::build(&loaded.config) }) {
+            problems.push(format!("auth-service: {error}"));
+        }
+        for target in loaded.config.webhook_targets() {
+            if let Err(error) = webhook_relay::delivery::Target::new(target.clone()) {
+                problems.push(format!("webhook-relay: webhook target {error}"));
             }
-            Err(error) => {
-                eprintln!("tern: auth-service: {error}");
-                ExitCode::from(2)
-            }
-        };
+        }
+        if problems.is_empty() {
+            println!("ok");
+            return ExitCode::SUCCESS;
+        }
+        for problem in problems {
+            eprintln!("tern: {problem}");
+        }
+        return ExitCode::from(2);
     }
     let tern_log = env.get("TERN_LOG").map(str::to_owned);
     let _telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {

@@ -295,6 +295,18 @@ async fn a_bad_file_is_refused_at_start_naming_file_and_key() {
     let checked = run(&["start", "--check-config", "--conf", &good]).await;
     assert_eq!((checked.code, checked.stdout.trim()), (Some(0), "ok"), "{checked:?}");
 
+    // A webhook target webhook-relay could not use fails the check too (a header value with a
+    // line break is valid HOCON but not a valid HTTP header).
+    let webhook = write(
+        dir.path(),
+        "webhook.conf",
+        "listeners.tcp { bind = \"127.0.0.1:0\" }\nwebhook {\n  url = \"http://127.0.0.1:1/x\"\n  \
+         headers.x-note = \"two\\nlines\"\n  events = [ { event = on_message_publish } ]\n}\n",
+    );
+    let checked = run(&["start", "--check-config", "--conf", &webhook]).await;
+    assert_eq!(checked.code, Some(2), "{checked:?}");
+    assert!(checked.stderr.contains("webhook-relay: webhook target"), "{checked:?}");
+
     // A port already taken stops the start with the listener named.
     let (_taken, addr) = test_support::bind_tcp();
     let busy = write(dir.path(), "busy.conf", &format!("listeners.tcp {{ bind = \"{addr}\" }}\n"));
