@@ -59,11 +59,8 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_serving::<AuthServiceServer<AuthGrpc>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+    let reflection =
+        proto::grpc::reflection().map_err(|e| ServeError::Reflection(e.to_string()))?;
     let service = AuthGrpc::new(chain, revocations.0);
     tonic::transport::Server::builder()
         .add_service(health)

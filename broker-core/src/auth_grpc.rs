@@ -350,7 +350,7 @@ where
     })
 }
 
-fn client_info(client: &ClientIdentity, with_password: bool) -> types::ClientInfo {
+pub(crate) fn client_info(client: &ClientIdentity, with_password: bool) -> types::ClientInfo {
     let transport = match client.transport {
         Transport::Tcp => types::Transport::Tcp,
         Transport::Tls => types::Transport::Tls,

@@ -11,6 +11,7 @@
 //!
 //! Authentication and events plug in through [`auth::Authenticator`] and [`events::EventSink`].
 
+pub mod admin_grpc;
 pub mod auth;
 pub mod auth_grpc;
 pub mod broker;

@@ -197,9 +197,10 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let error = parse("broker_admin { advertise = nope, token = \"\" }\nredis { url = \"http://x\" }")
-            .expect_err("invalid")
-            .to_string();
+        let error =
+            parse("broker_admin { advertise = nope, token = \"\" }\nredis { url = \"http://x\" }")
+                .expect_err("invalid")
+                .to_string();
         assert!(error.contains("broker_admin.advertise"), "{error}");
         assert!(error.contains("broker_admin.token"), "{error}");
         assert!(error.contains("redis.url"), "{error}");
