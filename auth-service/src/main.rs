@@ -66,7 +66,7 @@ fn main() -> ExitCode {
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
-    match runtime.block_on(serve(loaded.config)) {
+    match runtime.block_on(serve(loaded.config, env)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("auth-service: {error:#}");
@@ -75,8 +75,9 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: tern_config::Config) -> anyhow::Result<()> {
+async fn serve(config: tern_config::Config, env: tern_config::Env) -> anyhow::Result<()> {
     let built = auth_service::setup::build(&config)?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
     let listener = tokio::net::TcpListener::bind(config.auth_service.bind)
         .await
         .with_context(|| format!("auth_service.bind: cannot bind {}", config.auth_service.bind))?;
@@ -87,7 +88,24 @@ async fn serve(config: tern_config::Config) -> anyhow::Result<()> {
         RELOAD_INTERVAL,
         revocations.clone(),
     ));
+    if let Some(redis) = &config.redis {
+        let store = tern_config_store::RedisStore::start(
+            tern_config_store::redis_store::RedisSettings::from_config(redis),
+            shutdown.clone(),
+        )?;
+        let follower = auth_service::store::Follower {
+            file: config.source.clone(),
+            base_dir: std::env::current_dir().context("cannot read the working directory")?,
+            env,
+            passwords: built.passwords,
+            acl: built.acl,
+            revocations: revocations.clone(),
+            instance: config.node.id.clone(),
+        };
+        tokio::spawn(follower.run(std::sync::Arc::new(store), shutdown.clone()));
+    }
     auth_service::serve(built.chain, revocations, listener, wait_for_signal()).await?;
+    shutdown.cancel();
     Ok(())
 }
 

@@ -61,6 +61,9 @@ pub enum AdminServeError {
     /// The TLS files do not load.
     #[error("broker_admin.tls: {0}")]
     Tls(std::io::Error),
+    /// The node registry cannot be used (a bad Redis URL).
+    #[error("redis: {0}")]
+    Registry(String),
     /// The transport failed.
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -94,6 +97,101 @@ pub async fn serve(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())
+}
+
+/// Where this node registers itself so admin-api finds it.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The Redis URL (secret).
+    pub redis_url: String,
+    /// Key prefix (`tern:`).
+    pub prefix: String,
+    /// Lifetime of the registration unless refreshed.
+    pub ttl: Duration,
+    /// Deadline of one Redis command.
+    pub timeout: Duration,
+    /// `host:port` admin-api calls.
+    pub advertise: String,
+    /// This node's MQTT listeners, for the record.
+    pub listeners: Vec<String>,
+}
+
+/// The security and registration settings of `config` (`broker_admin {}`, `redis {}`) for a
+/// server bound on `port`; `listeners` describes the node's MQTT listeners.
+pub fn settings_from(
+    config: &tern_config::Config,
+    admin: &tern_config::BrokerAdminConfig,
+    port: u16,
+    listeners: Vec<String>,
+) -> (AdminSecurity, Option<Registration>) {
+    let security = AdminSecurity {
+        token: admin.token.as_ref().map(|t| t.expose().to_owned()),
+        tls: admin.tls.as_ref().map(tls_files),
+    };
+    let registration = config.redis.as_ref().map(|redis| Registration {
+        redis_url: redis.url.expose().to_owned(),
+        prefix: redis.prefix.clone(),
+        ttl: redis.node_ttl,
+        timeout: redis.timeout,
+        advertise: admin.advertise.clone().unwrap_or_else(|| format!("{}:{port}", config.node.id)),
+        listeners,
+    });
+    (security, registration)
+}
+
+/// The TLS files of a `tls {}` block of a gRPC link.
+pub fn tls_files(tls: &tern_config::GrpcTlsConfig) -> TlsFiles {
+    TlsFiles {
+        certfile: tls.certfile.clone(),
+        keyfile: tls.keyfile.clone(),
+        cacertfile: tls.cacertfile.clone(),
+        verify_peer: tls.verify_peer,
+        server_name: tls.server_name.clone(),
+    }
+}
+
+/// Serves BrokerAdmin on `listener` and, with `registration`, keeps this node registered in
+/// Redis (`<prefix>nodes:<node id>`) until `shutdown`, then removes the registration.
+pub async fn run(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    security: AdminSecurity,
+    registration: Option<Registration>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<(), AdminServeError> {
+    // Cancelled when the server stops, for whatever reason, without stopping the broker.
+    let unregister = shutdown.child_token();
+    let registered = match registration {
+        Some(r) => {
+            let manager =
+                tern_config_store::redis_store::connection_manager(&r.redis_url, r.timeout, None)
+                    .map_err(|e| AdminServeError::Registry(e.to_string()))?;
+            let record = tern_config_store::nodes::NodeRecord {
+                node_id: broker.config.node_id.to_string(),
+                grpc_address: r.advertise,
+                tls: security.tls.is_some(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                started_at_ms: broker.started_at_ms(),
+                listeners: r.listeners,
+            };
+            Some(tokio::spawn(tern_config_store::nodes::keep_registered(
+                manager,
+                tern_config_store::redis_store::Keys::new(&r.prefix),
+                record,
+                r.ttl,
+                r.timeout,
+                unregister.clone(),
+            )))
+        }
+        None => None,
+    };
+    let served = serve(broker, listener, security, shutdown.clone().cancelled_owned()).await;
+    // Unregister whether the server stopped on shutdown or failed.
+    unregister.cancel();
+    if let Some(task) = registered {
+        let _ = task.await;
+    }
+    served
 }
 
 /// The BrokerAdmin service of one node.

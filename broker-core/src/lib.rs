@@ -17,6 +17,7 @@ pub mod auth_grpc;
 pub mod broker;
 pub mod clock;
 pub mod config;
+pub mod config_follow;
 pub mod connection;
 pub mod events;
 pub mod mailbox;

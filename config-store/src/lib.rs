@@ -13,6 +13,7 @@
 //! a new epoch), channel `<prefix>config:changed` (`<section> <version>`),
 //! `<prefix>config:applied` (hash: `<service>/<instance>` → [`Applied`]), `<prefix>nodes:<id>`.
 
+pub mod follow;
 pub mod memory;
 pub mod nodes;
 pub mod redis_store;
@@ -22,6 +23,7 @@ use std::{collections::BTreeMap, fmt::Debug, future::Future, pin::Pin, sync::Arc
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+pub use follow::{ApplyFn, Follow};
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
 
@@ -166,4 +168,89 @@ mod tests {
         snapshot.sections.insert("auth".into(), section(3, "b"));
         assert_eq!(stamps.changed(&snapshot, &["auth"]).len(), 1);
     }
+}
+
+/// The sections services apply without a restart, in the order they are overlaid.
+pub const HOT_SECTIONS: &[&str] = &["mqtt", "log", "auth", "webhook", "sys"];
+
+/// `base` (the text of a service's configuration file) followed by every stored section of
+/// `snapshot` among `sections`, as `name = <json>`. HOCON merges a later object into an earlier one
+/// key by key (arrays are replaced), so stored settings override the file's and the file's other
+/// settings stay. JSON is valid HOCON, so the result parses with the same validating parser.
+pub fn overlay_text(base: &str, snapshot: &Snapshot, sections: &[&str]) -> String {
+    let mut text = base.to_owned();
+    for name in sections {
+        if let Some(section) = snapshot.sections.get(*name)
+            && section.data.is_object()
+        {
+            text.push_str(&format!("\n{name} = {}\n", section.data));
+        }
+    }
+    text
+}
+
+/// `update` merged into `base`: objects key by key, everything else replaced.
+pub fn merge_json(base: &mut serde_json::Value, update: serde_json::Value) {
+    match (base, update) {
+        (serde_json::Value::Object(base), serde_json::Value::Object(update)) => {
+            for (key, value) in update {
+                match base.get_mut(&key) {
+                    Some(existing) => merge_json(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, update) => *base = update,
+    }
+}
+
+#[cfg(test)]
+mod overlay_tests {
+    use super::*;
+
+    #[test]
+    fn stored_sections_follow_the_file_and_merge_objects() {
+        let mut snapshot = Snapshot::default();
+        snapshot.sections.insert(
+            "auth".into(),
+            Section {
+                data: serde_json::json!({"acl": {"rules": []}}),
+                version: 1,
+                epoch: "e".into(),
+                updated_at_ms: 0,
+            },
+        );
+        let text = overlay_text("auth { no_match = deny }", &snapshot, HOT_SECTIONS);
+        assert_eq!(text, "auth { no_match = deny }\nauth = {\"acl\":{\"rules\":[]}}\n");
+        let mut base = serde_json::json!({"a": {"x": 1, "y": [1]}, "b": 2});
+        merge_json(&mut base, serde_json::json!({"a": {"y": [], "z": 3}}));
+        assert_eq!(base, serde_json::json!({"a": {"x": 1, "y": [], "z": 3}, "b": 2}));
+    }
+}
+
+/// The configuration a service runs on: its file (`None`: the defaults) with the stored
+/// `sections` of `snapshot` over it, parsed and validated as at start.
+pub fn effective_config(
+    file: Option<&std::path::Path>,
+    base_dir: &std::path::Path,
+    env: &tern_config::Env,
+    snapshot: &Snapshot,
+    sections: &[&str],
+) -> Result<tern_config::Config, String> {
+    let base = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        None => String::new(),
+    };
+    let text = overlay_text(&base, snapshot, sections);
+    let origin = file.map_or_else(|| "configuration".to_owned(), |p| p.display().to_string());
+    tern_config::parse_str(&text, &origin, base_dir, env)
+        .map(|loaded| {
+            let mut config = loaded.config;
+            config.source = file.map(std::path::Path::to_path_buf);
+            config
+        })
+        .map_err(|e| e.to_string())
 }

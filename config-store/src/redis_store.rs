@@ -19,6 +19,9 @@ use crate::{Applied, BoxFuture, ConfigStore, Section, Snapshot, StoreError, now_
 /// already queued triggers the same full re-read.
 const PUSH_QUEUE: usize = 16;
 
+/// How often services re-read the whole configuration without a notice, by default.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Settings of a [`RedisStore`].
 #[derive(Clone)]
 pub struct RedisSettings {
@@ -30,6 +33,18 @@ pub struct RedisSettings {
     pub timeout: Duration,
     /// How often the whole configuration is re-read even without a notice.
     pub poll_interval: Duration,
+}
+
+impl RedisSettings {
+    /// The settings of a `redis {}` block.
+    pub fn from_config(redis: &tern_config::RedisConfig) -> Self {
+        Self {
+            url: redis.url.expose().to_owned(),
+            prefix: redis.prefix.clone(),
+            timeout: redis.timeout,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+        }
+    }
 }
 
 impl std::fmt::Debug for RedisSettings {
