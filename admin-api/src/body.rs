@@ -40,10 +40,9 @@ pub async fn raw_body<S: Send + Sync>(request: Request, state: &S) -> Result<Byt
 
 /// Parses JSON: a syntax error is 109, a shape error 108.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::bad_parameter(format!("invalid body: {e}")),
-        _ => ApiError::bad_json(format!("the body is not valid JSON: {e}")),
-    })
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_json(format!("the body is not valid JSON: {e}")))?;
+    serde_json::from_value(value).map_err(|e| ApiError::bad_parameter(format!("invalid body: {e}")))
 }
 
 /// Query parameters, in order, percent-decoded (an invalid escape is kept as written).

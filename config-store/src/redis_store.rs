@@ -154,6 +154,8 @@ pub struct RedisStore {
     timeout: Duration,
     manager: ConnectionManager,
     snapshot: watch::Receiver<Arc<Snapshot>>,
+    /// The same snapshot's sender: a write is visible to this process at once.
+    publish: Arc<watch::Sender<Arc<Snapshot>>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -166,7 +168,7 @@ struct Inner {
     keys: Keys,
     timeout: Duration,
     manager: ConnectionManager,
-    snapshot: watch::Sender<Arc<Snapshot>>,
+    snapshot: Arc<watch::Sender<Arc<Snapshot>>>,
 }
 
 impl RedisStore {
@@ -177,15 +179,16 @@ impl RedisStore {
         let (push_tx, push_rx) = mpsc::channel(PUSH_QUEUE);
         let manager = connection_manager(&settings.url, settings.timeout, Some(push_tx))?;
         let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
+        let tx = Arc::new(tx);
         let keys = Keys::new(&settings.prefix);
         let inner = Inner {
             keys: keys.clone(),
             timeout: settings.timeout,
             manager: manager.clone(),
-            snapshot: tx,
+            snapshot: Arc::clone(&tx),
         };
         tokio::spawn(inner.run(push_rx, settings.poll_interval, shutdown));
-        Ok(Self { keys, timeout: settings.timeout, manager, snapshot: rx })
+        Ok(Self { keys, timeout: settings.timeout, manager, snapshot: rx, publish: tx })
     }
 
     async fn timed<T>(
@@ -254,7 +257,17 @@ impl Inner {
 
     async fn reload(&self) {
         match read_all(&self.keys, self.timeout, &self.manager).await {
-            Ok(sections) => {
+            Ok(mut sections) => {
+                // A read that started before this process's own write must not undo it.
+                let current = self.snapshot.borrow().clone();
+                for (name, mine) in &current.sections {
+                    if let Some(read) = sections.get(name)
+                        && read.epoch == mine.epoch
+                        && read.version < mine.version
+                    {
+                        sections.insert(name.clone(), mine.clone());
+                    }
+                }
                 let next = Snapshot { sections, connected: true };
                 self.snapshot.send_if_modified(|current| {
                     if **current == next {
@@ -358,6 +371,11 @@ impl ConfigStore for RedisStore {
                     .query_async::<()>(&mut conn),
             )
             .await?;
+            self.publish.send_modify(|current| {
+                let mut next = (**current).clone();
+                next.sections.insert(section.to_owned(), doc.clone());
+                *current = Arc::new(next);
+            });
             Ok(doc)
         })
     }
