@@ -468,3 +468,62 @@ async fn after_a_redis_restart_a_config_change_still_reaches_every_service() {
         .await
         .expect("every service reports the versions written after the restart");
 }
+
+#[tokio::test]
+async fn offline_sessions_are_listed_subscribed_and_discarded() {
+    let cluster = Cluster::start().await;
+    let mut connect =
+        test_support::mqtt::raw::connect_packet(mqtt_codec::ProtocolVersion::V5, "sleeper");
+    connect.clean_start = false;
+    connect.properties.session_expiry_interval = Some(600);
+    let (mut sleeper, _) =
+        test_support::mqtt::raw::RawClient::connect(cluster.nodes[1].mqtt, connect.clone()).await;
+    sleeper
+        .send(&Packet::Disconnect(mqtt_codec::Disconnect::new(
+            mqtt_codec::DisconnectReasonCode::NormalDisconnection,
+        )))
+        .await;
+    assert!(sleeper.until_closed().await.is_empty());
+    let body = cluster
+        .api
+        .wait_get("/clients/sleeper", |b| b["data"][0]["conn_state"] == "disconnected")
+        .await
+        .expect("the offline session is listed");
+    assert_eq!(body["data"][0]["node_id"], "node-b");
+
+    // Subscribing an offline session through the API: messages wait for it.
+    let (status, body) = cluster
+        .api
+        .post("/mqtt/subscribe", json!({"clientid": "sleeper", "topic": "inbox/#", "qos": 1}))
+        .await;
+    assert_eq!((status, body["code"].as_i64()), (200, Some(0)), "{body}");
+    let (status, _) = cluster
+        .api
+        .post("/mqtt/publish", json!({"topic": "inbox/1", "payload": "wake up", "qos": 1}))
+        .await;
+    assert_eq!(status, 200);
+    let (mut back, ack) =
+        test_support::mqtt::raw::RawClient::connect(cluster.nodes[1].mqtt, connect.clone()).await;
+    assert!(ack.session_present);
+    let got = back.next_publish().await;
+    assert_eq!((&*got.topic, &got.payload[..]), ("inbox/1", &b"wake up"[..]));
+    back.send(&Packet::Disconnect(mqtt_codec::Disconnect::new(
+        mqtt_codec::DisconnectReasonCode::NormalDisconnection,
+    )))
+    .await;
+    assert!(back.until_closed().await.iter().all(|p| !matches!(p, Packet::Disconnect(_))));
+    cluster
+        .api
+        .wait_get("/clients/sleeper", |b| b["data"][0]["conn_state"] == "disconnected")
+        .await
+        .expect("offline again");
+
+    // DELETE of an offline client discards its session.
+    let (status, _) = cluster.api.delete("/clients/sleeper").await;
+    assert_eq!(status, 200);
+    let (_, body) = cluster.api.get("/clients/sleeper").await;
+    assert_eq!(body["data"].as_array().map(Vec::len), Some(0), "{body}");
+    let (_, ack) =
+        test_support::mqtt::raw::RawClient::connect(cluster.nodes[1].mqtt, connect).await;
+    assert!(!ack.session_present, "the session is gone");
+}

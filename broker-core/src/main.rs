@@ -120,6 +120,10 @@ async fn serve(
             let port = listener.local_addr().map_or(admin.bind.port(), |a| a.port());
             let (security, registration) =
                 broker_core::admin_grpc::settings_from(&config, admin, port, listener_names);
+            // Refuse to start on TLS files that do not load, rather than serve MQTT without admin.
+            if let Some(tls) = &security.tls {
+                tls.server().context("broker_admin.tls")?;
+            }
             if security.token.is_none() {
                 tracing::warn!(
                     "broker_admin.token is not set: BrokerAdmin accepts unauthenticated calls"

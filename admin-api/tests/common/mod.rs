@@ -94,6 +94,17 @@ impl Node {
     /// A node authenticating through `auth`, serving BrokerAdmin with [`TOKEN`], registered in
     /// `redis`, and following the store (`log`).
     pub async fn start(id: &str, auth: SocketAddr, redis: &RedisServer) -> Self {
+        Self::start_with(id, auth, redis, AdminSecurity { token: Some(TOKEN.into()), tls: None })
+            .await
+    }
+
+    /// [`Node::start`] with BrokerAdmin secured by `security`.
+    pub async fn start_with(
+        id: &str,
+        auth: SocketAddr,
+        redis: &RedisServer,
+        security: AdminSecurity,
+    ) -> Self {
         let grpc = GrpcAuthConfig {
             address: auth.to_string(),
             timeout: Duration::from_secs(2),
@@ -132,7 +143,6 @@ impl Node {
             advertise: admin.to_string(),
             listeners: vec![format!("tcp:default@{mqtt}")],
         };
-        let security = AdminSecurity { token: Some(TOKEN.into()), tls: None };
         tokio::spawn(broker_core::admin_grpc::run(
             Arc::clone(&broker),
             admin_listener,
@@ -178,6 +188,16 @@ pub fn basic(user: &str, password: &str) -> String {
 impl Api {
     /// admin-api over the nodes registered in `redis`, authenticating callers with `auth`.
     pub async fn start(redis: &RedisServer, auth: admin_api::AuthMode, dir: &Path) -> Self {
+        Self::start_with(redis, auth, dir, None).await
+    }
+
+    /// [`Api::start`] calling the nodes over TLS with `tls`.
+    pub async fn start_with(
+        redis: &RedisServer,
+        auth: admin_api::AuthMode,
+        dir: &Path,
+        tls: Option<proto::grpc::TlsFiles>,
+    ) -> Self {
         test_support::install_crypto_provider();
         let shutdown = CancellationToken::new();
         let settings = redis_settings(redis);
@@ -190,7 +210,7 @@ impl Api {
                 timeout: Duration::from_millis(500),
             },
             Some(TOKEN),
-            None,
+            tls,
             Duration::from_secs(5),
         );
         let state = admin_api::AppState::new(admin_api::Settings {

@@ -1,0 +1,87 @@
+//! BrokerAdmin over mutual TLS: admin-api reaches a node that requires TLS and a client
+//! certificate; a caller without TLS, or without a certificate, is refused.
+
+mod common;
+
+#[path = "../../broker-core/tests/common/pki.rs"]
+#[allow(dead_code)]
+mod pki;
+
+use std::time::Duration;
+
+use broker_core::admin_grpc::AdminSecurity;
+use common::{Api, AuthService, Node, TOKEN};
+use proto::{
+    broker::v1::{StatsRequest, broker_admin_client::BrokerAdminClient},
+    grpc::{BearerToken, TlsFiles},
+};
+use test_support::RedisServer;
+use tonic::transport::Endpoint;
+
+#[tokio::test]
+async fn admin_api_calls_nodes_over_mutual_tls_and_plain_callers_are_refused() {
+    test_support::install_crypto_provider();
+    let pki = pki::Pki::new();
+    let server = pki.server("node", "node-tls");
+    let client = pki.client("admin", "admin-api");
+    let server_tls = TlsFiles {
+        certfile: server.cert.clone(),
+        keyfile: server.key.clone(),
+        cacertfile: Some(pki.ca_file()),
+        verify_peer: true,
+        server_name: None,
+    };
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = AuthService::start("", dir.path(), &redis).await;
+    let node = Node::start_with(
+        "node-tls",
+        auth.addr,
+        &redis,
+        AdminSecurity { token: Some(TOKEN.into()), tls: Some(server_tls) },
+    )
+    .await;
+
+    let client_tls = TlsFiles {
+        certfile: client.cert.clone(),
+        keyfile: client.key.clone(),
+        cacertfile: Some(pki.ca_file()),
+        verify_peer: true,
+        server_name: None,
+    };
+    let basic = admin_api::AuthMode::Basic {
+        username: "admin".into(),
+        password: tern_config::Secret::new("public"),
+    };
+    let api = Api::start_with(&redis, basic, dir.path(), Some(client_tls.clone())).await;
+    let body = api
+        .wait_get("/nodes", |b| b["data"][0]["node_id"] == "node-tls")
+        .await
+        .expect("admin-api reaches the node over mutual TLS");
+    assert_eq!(body["code"], 0);
+
+    // Plain gRPC to a TLS server fails.
+    let plain = Endpoint::from_shared(format!("http://{}", node.admin))
+        .expect("endpoint")
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(2))
+        .connect_lazy();
+    let mut request = tonic::Request::new(StatsRequest {});
+    BearerToken::new(Some(TOKEN)).attach(&mut request);
+    assert!(BrokerAdminClient::new(plain).stats(request).await.is_err(), "plain text is refused");
+
+    // TLS without a client certificate fails too.
+    let no_cert = TlsFiles { verify_peer: false, ..client_tls };
+    let endpoint = Endpoint::from_shared(format!("https://{}", node.admin))
+        .expect("endpoint")
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(2))
+        .tls_config(no_cert.client("127.0.0.1").expect("tls"))
+        .expect("tls config");
+    let mut request = tonic::Request::new(StatsRequest {});
+    BearerToken::new(Some(TOKEN)).attach(&mut request);
+    assert!(
+        BrokerAdminClient::new(endpoint.connect_lazy()).stats(request).await.is_err(),
+        "a client without a certificate is refused"
+    );
+}
