@@ -98,6 +98,16 @@ impl Chain {
         &self.policy
     }
 
+    /// How long brokers may cache decisions: the policy's TTL, or zero while a backend cannot
+    /// report its changes (see [`Backend::cacheable`]).
+    pub fn cache_ttl(&self) -> Duration {
+        if self.backends.iter().all(|b| b.cacheable()) {
+            self.policy.cache_ttl
+        } else {
+            Duration::ZERO
+        }
+    }
+
     /// The backends, in order.
     pub fn backends(&self) -> &[Arc<dyn Backend>] {
         &self.backends

@@ -83,11 +83,6 @@ async fn serve(config: tern_config::Config, env: tern_config::Env) -> anyhow::Re
         .with_context(|| format!("auth_service.bind: cannot bind {}", config.auth_service.bind))?;
     tracing::info!(addr = %listener.local_addr()?, "auth-service listening");
     let revocations = auth_service::Revocations::new();
-    tokio::spawn(auth_service::watch::watch_files(
-        built.watched,
-        RELOAD_INTERVAL,
-        revocations.clone(),
-    ));
     if let Some(redis) = &config.redis {
         let store = tern_config_store::RedisStore::start(
             tern_config_store::redis_store::RedisSettings::from_config(redis),
@@ -97,14 +92,15 @@ async fn serve(config: tern_config::Config, env: tern_config::Env) -> anyhow::Re
             file: config.source.clone(),
             base_dir: std::env::current_dir().context("cannot read the working directory")?,
             env,
-            passwords: built.passwords,
-            acl: built.acl,
+            passwords: built.passwords.clone(),
+            acl: built.acl.clone(),
             revocations: revocations.clone(),
             instance: config.node.id.clone(),
         };
         tokio::spawn(follower.run(std::sync::Arc::new(store), shutdown.clone()));
     }
-    auth_service::serve(built.chain, revocations, listener, wait_for_signal()).await?;
+    let chain = built.watch(&revocations, RELOAD_INTERVAL);
+    auth_service::serve(chain, revocations, listener, wait_for_signal()).await?;
     shutdown.cancel();
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use std::{future::Future, sync::Arc};
 
+pub use proto::auth::v1::revocation::Scope;
 use proto::auth::v1::{Revocation, auth_service_server::AuthServiceServer};
 use tokio::{net::TcpListener, sync::broadcast};
 use tokio_stream::wrappers::TcpListenerStream;
@@ -35,9 +36,14 @@ impl Revocations {
 
     /// Tells every watching broker to drop its cached decisions.
     pub fn revoke_all(&self, reason: &str) {
+        self.revoke(Scope::All(true), reason);
+    }
+
+    /// Tells every watching broker to drop the cached decisions in `scope`.
+    pub fn revoke(&self, scope: Scope, reason: &str) {
         // No watcher is not an error.
         let _ = self.0.send(Revocation {
-            scope: Some(proto::auth::v1::revocation::Scope::All(true)),
+            scope: Some(scope),
             disconnect: false,
             reason: reason.to_owned(),
         });

@@ -133,7 +133,7 @@ impl AuthService for AuthGrpc {
             reason: d.reason,
             superuser: d.superuser,
             acl: d.acl.as_ref().map(|acl| acl_to_proto(acl, policy.deny_action)),
-            cache_ttl_ms: millis(policy.cache_ttl),
+            cache_ttl_ms: millis(self.chain.cache_ttl()),
             expires_at_ms: 0,
             decided_by: d.decided_by.to_owned(),
         }))
@@ -162,7 +162,7 @@ impl AuthService for AuthGrpc {
         let policy = self.chain.policy();
         Ok(Response::new(AuthorizeResponse {
             results,
-            cache_ttl_ms: millis(policy.cache_ttl),
+            cache_ttl_ms: millis(self.chain.cache_ttl()),
             deny_action: deny_action(policy.deny_action),
         }))
     }

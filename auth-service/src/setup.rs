@@ -5,7 +5,7 @@
 //! HTTP auth — so local answers come first and HTTP is asked about what nobody else knows
 //! (NanoMQ asked HTTP as well, after the file; the difference is listed in the README).
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use tern_acl::{Permission, Rule};
 
@@ -16,9 +16,10 @@ use crate::{
         http::HttpBackend,
         jwt::{JwtBackend, JwtKey, JwtSettings},
         password_file::PasswordFile,
-        redis::{RedisBackend, RedisSettings, SaltPosition},
+        redis::{Change, RedisBackend, RedisSettings, SaltPosition},
     },
     chain::{Chain, DenyAction, Policy},
+    server::{Revocations, Scope},
     watch::Watched,
 };
 
@@ -33,7 +34,7 @@ pub enum SetupError {
     Backend(#[from] BackendError),
 }
 
-/// The chain and the files to watch.
+/// The chain and what keeps it current.
 #[derive(Debug)]
 pub struct Built {
     /// The chain.
@@ -44,6 +45,36 @@ pub struct Built {
     pub passwords: Option<Arc<PasswordFile>>,
     /// The ACL backend, to swap its rules in when the config store changes them.
     pub acl: Option<Arc<AclFile>>,
+    /// The Redis backend, whose changes are followed through keyspace notifications.
+    pub redis: Option<Arc<RedisBackend>>,
+}
+
+impl Built {
+    /// Starts following changes — files checked every `file_interval`, Redis through its
+    /// notifications — each reported to brokers through `revocations`; returns the chain to serve.
+    /// The watchers run until the runtime shuts down.
+    pub fn watch(self, revocations: &Revocations, file_interval: Duration) -> Arc<Chain> {
+        tokio::spawn(crate::watch::watch_files(self.watched, file_interval, revocations.clone()));
+        if let Some(redis) = self.redis {
+            let revocations = revocations.clone();
+            tokio::spawn(async move {
+                redis
+                    .watch_changes(move |change, reason| {
+                        tracing::debug!(?change, reason, "Redis rules changed");
+                        revocations.revoke(
+                            match change {
+                                Change::All => Scope::All(true),
+                                Change::Username(name) => Scope::Username(name),
+                                Change::ClientId(id) => Scope::ClientId(id),
+                            },
+                            reason,
+                        );
+                    })
+                    .await;
+            });
+        }
+        self.chain
+    }
 }
 
 /// ACL rules of the configuration, ready for [`AclFile::reload`].
@@ -108,8 +139,9 @@ pub fn build(config: &tern_config::Config) -> Result<Built, SetupError> {
         password_backend = Some(Arc::clone(&backend));
         backends.push(backend);
     }
+    let mut redis_backend = None;
     if let Some(redis) = &auth.redis {
-        backends.push(Arc::new(RedisBackend::new(RedisSettings {
+        let backend = Arc::new(RedisBackend::new(RedisSettings {
             url: redis.url.expose().to_owned(),
             user_key: redis.user_key.clone(),
             acl_key: redis.acl_key.clone(),
@@ -118,7 +150,9 @@ pub fn build(config: &tern_config::Config) -> Result<Built, SetupError> {
                 tern_config::SaltPosition::Suffix => SaltPosition::Suffix,
             },
             timeout: redis.timeout,
-        })?));
+        })?);
+        redis_backend = Some(Arc::clone(&backend));
+        backends.push(backend);
     }
     if let Some(acl) = &auth.acl {
         let backend = Arc::new(AclFile::new(acl_rules(&acl.rules)?));
@@ -156,5 +190,6 @@ pub fn build(config: &tern_config::Config) -> Result<Built, SetupError> {
         watched,
         passwords: password_backend,
         acl: acl_backend,
+        redis: redis_backend,
     })
 }

@@ -10,7 +10,8 @@
 //!   dead.
 //! - **No round trip per publish:** the ACL auth-service preloads at CONNECT is evaluated locally;
 //!   otherwise decisions are cached per client (`auth.cache { max_size, ttl }`, capped by the TTL
-//!   the service gives). Superusers are never checked.
+//!   each answer gives: zero, i.e. no caching, while a backend cannot report its changes). A
+//!   decision that was asked for before a revocation is not cached. Superusers are never checked.
 //! - **Fail closed:** when auth-service cannot answer, CONNECT is refused with 0x88 (3 on 3.1.1)
 //!   and undecided publishes/subscribes are denied — unless `auth_service.on_unavailable` says
 //!   otherwise per operation.
@@ -459,8 +460,6 @@ impl GrpcAuth {
             let info = client_info(&client, false);
             match answer {
                 Ok(response) if response.decision == i32::from(pb::Decision::Allow) => {
-                    let ttl =
-                        Duration::from_millis(response.cache_ttl_ms).min(shared.config.cache_ttl);
                     let deny_action = if response
                         .acl
                         .as_ref()
@@ -482,7 +481,6 @@ impl GrpcAuth {
                                 cache: HashMap::new(),
                                 deny_action,
                             }),
-                            ttl,
                         }))),
                     }
                 }
@@ -508,7 +506,6 @@ impl GrpcAuth {
                                     cache: HashMap::new(),
                                     deny_action: DenyAction::Ignore,
                                 }),
-                                ttl: Duration::ZERO,
                             }))),
                         }
                     } else {
@@ -544,8 +541,6 @@ struct AuthorizerInner {
     superuser: bool,
     /// Preloaded ACL and cached decisions; locked only for lookups and inserts.
     state: Mutex<AuthorizerState>,
-    /// How long remote decisions are cached.
-    ttl: Duration,
 }
 
 impl AuthorizerInner {
@@ -567,11 +562,23 @@ impl AuthorizerInner {
         }
     }
 
-    fn remember(&self, action: Action, topic: &str, permission: Permission) {
-        if self.ttl.is_zero() {
+    /// Caches a remote decision for `ttl`, unless a revocation came since the call was made (in
+    /// `epoch`): the answer may predate the change that caused it.
+    fn remember(
+        &self,
+        epoch: u64,
+        ttl: Duration,
+        action: Action,
+        topic: &str,
+        permission: Permission,
+    ) {
+        if ttl.is_zero() {
             return;
         }
         let mut state = self.state.lock();
+        if self.shared.epoch.load(Ordering::Relaxed) != epoch {
+            return;
+        }
         let max = self.shared.config.cache_max_size.max(1);
         if state.cache.len() >= max {
             let now = Instant::now();
@@ -580,9 +587,7 @@ impl AuthorizerInner {
                 state.cache.clear();
             }
         }
-        state
-            .cache
-            .insert((action, ByteString::from(topic)), (permission, Instant::now() + self.ttl));
+        state.cache.insert((action, ByteString::from(topic)), (permission, Instant::now() + ttl));
     }
 
     /// Asks auth-service about `topics`; `None` when it could not answer.
@@ -606,6 +611,7 @@ impl AuthorizerInner {
                 })
                 .collect(),
         };
+        let epoch = self.shared.epoch.load(Ordering::Relaxed);
         let answer = with_retries(&self.shared.replicas, self.shared.config.timeout, |mut stub| {
             let request = request.clone();
             async move { stub.authorize(request).await.map(tonic::Response::into_inner) }
@@ -613,10 +619,13 @@ impl AuthorizerInner {
         .await;
         match answer {
             Ok(response) if response.results.len() == topics.len() => {
+                // The service's TTL of this answer (zero while a backend cannot report changes).
+                let ttl =
+                    Duration::from_millis(response.cache_ttl_ms).min(self.shared.config.cache_ttl);
                 let decisions: Vec<Permission> =
                     response.results.iter().map(|r| permission(r.decision)).collect();
                 for ((topic, _, _), p) in topics.iter().zip(&decisions) {
-                    self.remember(action, topic, *p);
+                    self.remember(epoch, ttl, action, topic, *p);
                 }
                 Some(decisions)
             }

@@ -3,10 +3,21 @@
 //!
 //! The router pushes from whichever task handled the PUBLISH, so the queue is a tiny critical
 //! section (a `parking_lot` mutex held for a `VecDeque` push or pop, never across `.await`), plus a
-//! `Notify` that wakes the connection task. Overflow policy (stated, counted): when the queue holds
-//! `max_len` messages, either the oldest queued message is dropped to make room (default) or the
-//! new one is refused. While the session is offline, QoS 0 messages are dropped unless
-//! `queue_qos0_offline` is set.
+//! `Notify` that wakes the connection task.
+//!
+//! **Backpressure before loss.** A publisher is acknowledged once its message is queued, so
+//! dropping a queued QoS 1/2 message later would lose what was promised, and routing QoS 0
+//! messages only to drop them wastes the time the subscriber needs. When an online session's
+//! queue holds `max_len` messages, a new delivery is still queued (up to twice `max_len`, at least
+//! `max_len` + 1024) and reported as [`Pushed::QueuedOverLimit`]: the publisher's connection then
+//! stops taking PUBLISH packets until the queue has drained to half of `max_len`
+//! ([`Mailbox::below_limit`]), for at most a bounded pause. A QoS 0 delivery to a full queue never
+//! pushes out a QoS 1/2 one.
+//!
+//! **Overflow policy** (stated, counted) for what backpressure does not cover — offline sessions,
+//! a subscriber stuck longer than the pause: when the queue is full, either the oldest
+//! queued message is dropped to make room (default) or the new one is refused. While the session
+//! is offline, QoS 0 messages are dropped unless `queue_qos0_offline` is set.
 
 use std::{
     collections::VecDeque,
@@ -68,6 +79,8 @@ impl DropReason {
 pub enum Pushed {
     /// Queued.
     Queued,
+    /// Queued above `max_len` (QoS 1/2, online session): the publisher should pause.
+    QueuedOverLimit,
     /// Queued, and the oldest message was dropped to make room.
     QueuedDroppingOldest(Delivery),
     /// Not queued.
@@ -99,6 +112,10 @@ pub struct Mailbox {
     /// Mirror of the queue's online flag, readable without the lock (shared-subscription picks
     /// prefer online members).
     online: AtomicBool,
+    /// Wakes publishers paused on this queue once it is below `max_len`.
+    drained: Notify,
+    /// Whether a publisher is paused on this queue (pops only notify then).
+    paused_publishers: AtomicBool,
 }
 
 impl Mailbox {
@@ -113,6 +130,8 @@ impl Mailbox {
             subscriptions: AtomicU32::new(0),
             dropped: AtomicU64::new(0),
             online: AtomicBool::new(true),
+            drained: Notify::new(),
+            paused_publishers: AtomicBool::new(false),
         }
     }
 
@@ -138,16 +157,12 @@ impl Mailbox {
             {
                 Pushed::Dropped(DropReason::Offline, delivery)
             } else if q.items.len() >= self.limits.max_len {
-                match self.limits.overflow {
-                    OverflowPolicy::DropNewest => Pushed::Dropped(DropReason::QueueFull, delivery),
-                    OverflowPolicy::DropOldest => match q.items.pop_front() {
-                        Some(oldest) => {
-                            q.items.push_back(delivery);
-                            Pushed::QueuedDroppingOldest(oldest)
-                        }
-                        // max_len 0: nothing can be queued.
-                        None => Pushed::Dropped(DropReason::QueueFull, delivery),
-                    },
+                let len = q.items.len();
+                if q.online && len < self.hard_limit() {
+                    q.items.push_back(delivery);
+                    Pushed::QueuedOverLimit
+                } else {
+                    self.overflow(&mut q, delivery)
                 }
             } else {
                 q.items.push_back(delivery);
@@ -155,7 +170,7 @@ impl Mailbox {
             }
         };
         match &outcome {
-            Pushed::Queued => self.notify.notify_one(),
+            Pushed::Queued | Pushed::QueuedOverLimit => self.notify.notify_one(),
             Pushed::QueuedDroppingOldest(_) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 self.notify.notify_one();
@@ -165,6 +180,80 @@ impl Mailbox {
             }
         }
         outcome
+    }
+
+    /// Most messages queued while publishers are being paused: twice `max_len`, and at least
+    /// `max_len` + 1024, since every publisher may add a message before it sees the pause.
+    fn hard_limit(&self) -> usize {
+        self.limits.max_len.saturating_mul(2).max(self.limits.max_len.saturating_add(1024))
+    }
+
+    /// Applies the overflow policy to `delivery` arriving at a full queue. A QoS 0 delivery never
+    /// pushes out a QoS 1/2 message of an online session (it is dropped instead).
+    fn overflow(&self, q: &mut Queue, delivery: Delivery) -> Pushed {
+        match self.limits.overflow {
+            OverflowPolicy::DropNewest => Pushed::Dropped(DropReason::QueueFull, delivery),
+            OverflowPolicy::DropOldest => {
+                let protect = q.online
+                    && delivery.qos == QoS::AtMostOnce
+                    && q.items.front().is_some_and(|d| d.qos != QoS::AtMostOnce);
+                match q.items.pop_front() {
+                    Some(oldest) if protect => {
+                        q.items.push_front(oldest);
+                        Pushed::Dropped(DropReason::QueueFull, delivery)
+                    }
+                    Some(oldest) => {
+                        q.items.push_back(delivery);
+                        Pushed::QueuedDroppingOldest(oldest)
+                    }
+                    // max_len 0: nothing can be queued.
+                    None => Pushed::Dropped(DropReason::QueueFull, delivery),
+                }
+            }
+        }
+    }
+
+    /// Whether the queue holds `max_len` messages or more.
+    pub fn over_limit(&self) -> bool {
+        let q = self.queue.lock();
+        q.online && q.items.len() >= self.limits.max_len
+    }
+
+    /// The length below which paused publishers go on: half of `max_len`, so that they run in
+    /// bursts rather than being woken for every message taken.
+    fn low_water(&self) -> usize {
+        self.limits.max_len / 2
+    }
+
+    /// Whether paused publishers must still wait (online, at or above the low-water mark).
+    fn congested(&self) -> bool {
+        let q = self.queue.lock();
+        q.online && q.items.len() > self.low_water()
+    }
+
+    /// Waits until the queue has drained to half of `max_len` (or the session is offline or
+    /// closed): what a publisher paused by [`Pushed::QueuedOverLimit`] waits for.
+    pub async fn below_limit(&self) {
+        loop {
+            let notified = self.drained.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            self.paused_publishers.store(true, Ordering::SeqCst);
+            if !self.congested() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Wakes paused publishers if the queue has drained to the low-water mark (called with the
+    /// lock held).
+    fn wake_publishers(&self, q: &Queue) {
+        if (q.items.len() <= self.low_water() || !q.online)
+            && self.paused_publishers.swap(false, Ordering::SeqCst)
+        {
+            self.drained.notify_waiters();
+        }
     }
 
     /// Takes deliveries from the front, oldest first, while `accept` says yes to the next one
@@ -189,6 +278,9 @@ impl Mailbox {
         }
         if q.items.is_empty() && q.items.capacity() > 64 {
             q.items = VecDeque::new();
+        }
+        if n > 0 {
+            self.wake_publishers(&q);
         }
         n
     }
@@ -229,6 +321,7 @@ impl Mailbox {
             let mut q = self.queue.lock();
             q.online = online && !q.closed;
             self.online.store(q.online, Ordering::Relaxed);
+            self.wake_publishers(&q);
         }
         if online {
             self.notify.notify_one();
@@ -241,6 +334,7 @@ impl Mailbox {
         q.closed = true;
         q.online = false;
         self.online.store(false, Ordering::Relaxed);
+        self.wake_publishers(&q);
         std::mem::take(&mut q.items).into()
     }
 

@@ -29,7 +29,9 @@ fn check_stream(name: &str, received: &[(u32, u32)], expect_all: bool) -> usize 
     received.len()
 }
 
-async fn collect(mut client: v4::Client, count: usize) -> Vec<(u32, u32)> {
+/// Collects `count` messages; returns them with the client (which may still have messages of its
+/// own to send).
+async fn collect(mut client: v4::Client, count: usize) -> (Vec<(u32, u32)>, v4::Client) {
     let mut out = Vec::with_capacity(count);
     while out.len() < count {
         let p = client.publish().await;
@@ -37,7 +39,7 @@ async fn collect(mut client: v4::Client, count: usize) -> Vec<(u32, u32)> {
         let seq = u32::from_be_bytes(p.payload[4..8].try_into().expect("4 bytes"));
         out.push((publisher, seq));
     }
-    out
+    (out, client)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,7 +109,7 @@ async fn no_loss_no_duplicates_per_publisher_order() {
     }
 
     for (name, handle) in collectors {
-        let received = handle.await.expect("collector");
+        let (received, _client) = handle.await.expect("collector");
         assert_eq!(check_stream(name, &received, true), TOTAL, "{name} lost messages");
         let mut seen = std::collections::HashSet::new();
         assert!(received.iter().all(|m| seen.insert(*m)), "{name} got duplicates");
@@ -130,6 +132,82 @@ async fn no_loss_no_duplicates_per_publisher_order() {
     for task in member_tasks {
         task.abort();
     }
+    drop(keep_alive);
+    broker.stop().await;
+}
+
+/// Queues far smaller than the bursts: publishers are paced by their subscribers instead of
+/// having acknowledged QoS 1/2 messages dropped. Twenty publishers push 300 messages each into
+/// one subscriber, and two clients that each subscribe to the other's topic push 300 messages
+/// at each other (pausing one must not stall the other).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_queues_pace_publishers_instead_of_dropping() {
+    const SMALL_PUBLISHERS: u32 = 20;
+    const SMALL_PER: u32 = 300;
+    let broker = TestBroker::start_with(BrokerConfig {
+        max_mqueue_len: 8,
+        sys_interval: None,
+        ..BrokerConfig::default()
+    })
+    .await;
+
+    let (mut sink, _) = v4::connect(v4::options(broker.addr, "sink")).await;
+    sink.subscribe("fan-in/#", QoS::AtLeastOnce).await;
+    let total = (SMALL_PUBLISHERS * SMALL_PER) as usize;
+    let sink = tokio::spawn(collect(sink, total));
+
+    let (mut left, _) = v4::connect(v4::options(broker.addr, "left")).await;
+    left.subscribe("to/left", QoS::AtLeastOnce).await;
+    let (mut right, _) = v4::connect(v4::options(broker.addr, "right")).await;
+    right.subscribe("to/right", QoS::ExactlyOnce).await;
+    let payload = |publisher: u32, seq: u32| {
+        let mut p = Vec::with_capacity(8);
+        p.extend_from_slice(&publisher.to_be_bytes());
+        p.extend_from_slice(&seq.to_be_bytes());
+        p
+    };
+    for seq in 0..SMALL_PER {
+        left.client
+            .publish("to/right", QoS::ExactlyOnce, false, payload(1, seq))
+            .await
+            .expect("queued");
+        right
+            .client
+            .publish("to/left", QoS::AtLeastOnce, false, payload(2, seq))
+            .await
+            .expect("queued");
+    }
+    let left = tokio::spawn(collect(left, SMALL_PER as usize));
+    let right = tokio::spawn(collect(right, SMALL_PER as usize));
+
+    let mut publishers = Vec::new();
+    for i in 0..SMALL_PUBLISHERS {
+        let addr = broker.addr;
+        publishers.push(tokio::spawn(async move {
+            let (c, _) = v4::connect(v4::options(addr, &format!("fp{i}"))).await;
+            let qos = if i % 2 == 0 { QoS::AtLeastOnce } else { QoS::ExactlyOnce };
+            for seq in 0..SMALL_PER {
+                c.client
+                    .publish(format!("fan-in/{i}"), qos, false, payload(i, seq))
+                    .await
+                    .expect("queued");
+            }
+            c
+        }));
+    }
+    let mut keep_alive = Vec::new();
+    for p in publishers {
+        keep_alive.push(p.await.expect("publisher"));
+    }
+    let (received, _sink) = sink.await.expect("sink");
+    assert_eq!(check_stream("sink", &received, true), total, "the sink lost messages");
+    let mut done = Vec::new();
+    for (name, handle) in [("left", left), ("right", right)] {
+        let (received, client) = handle.await.expect(name);
+        done.push(client);
+        assert_eq!(check_stream(name, &received, true), SMALL_PER as usize, "{name} lost messages");
+    }
+    assert_eq!(broker.broker.stats.messages_dropped.get(), 0, "nothing was dropped");
     drop(keep_alive);
     broker.stop().await;
 }

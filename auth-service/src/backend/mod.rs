@@ -145,6 +145,13 @@ pub trait Backend: Send + Sync + Debug {
     fn authorizes(&self) -> bool {
         false
     }
+
+    /// Whether brokers may cache this backend's answers until a revocation. A backend whose data
+    /// can change without the service hearing of it (Redis while its change notifications are not
+    /// flowing) answers `false`, and the service then tells brokers not to cache.
+    fn cacheable(&self) -> bool {
+        true
+    }
 }
 
 pub mod acl_file;

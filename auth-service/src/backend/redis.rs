@@ -8,13 +8,27 @@
 //!   allows), or a JSON object `{"action": "...", "permission": "allow"|"deny"}`. Deny entries are
 //!   checked first. A topic nothing grants is not this backend's decision (`Ignore`).
 //!
-//! Both are read on every call, so changes apply at once; brokers cannot preload these rules
-//! (`acl_for` is `None`). Redis unreachable or slow (past `timeout`) is an error (the chain's
-//! "unavailable" policy decides), never an allow.
+//! Both are read on every call, so changes apply at once in auth-service; brokers cannot preload
+//! these rules (`acl_for` is `None`). Redis unreachable or slow (past `timeout`) is an error (the
+//! chain's "unavailable" policy decides), never an allow.
+//!
+//! Brokers cache decisions, so a change in Redis must reach them too: [`RedisBackend::watch_changes`]
+//! follows Redis keyspace notifications for the user and ACL keys (switching them on with
+//! `CONFIG SET notify-keyspace-events` when they are off) and reports each change, which the
+//! service turns into a revocation. While the notifications are not flowing (not yet subscribed,
+//! connection lost, `CONFIG` refused by a managed Redis) the backend is not
+//! [`cacheable`](Backend::cacheable), so brokers are told not to cache at all; when they flow again,
+//! everything is revoked once, since changes may have been missed meanwhile.
 
 use std::fmt;
 use std::future::Future;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 use std::time::Duration;
+
+use futures_util::StreamExt as _;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tern_acl::{Action, Permission, Rule, RuleAction, Who};
@@ -99,7 +113,25 @@ pub struct RedisBackend {
     conn: ConnectionManager,
     /// Bounds concurrent hash checks.
     verifier: Verifier,
+    /// For the change watcher's own (pub/sub) connection.
+    client: ::redis::Client,
+    /// Whether keyspace notifications are flowing (see the module docs).
+    watching: Arc<AtomicBool>,
 }
+
+/// What changed in Redis, as [`RedisBackend::watch_changes`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Anything may have changed (the notifications just started or restarted).
+    All,
+    /// The user hash or ACL hash of this username changed.
+    Username(String),
+    /// A key of this client id changed.
+    ClientId(String),
+}
+
+/// Longest pause between attempts to (re)start the change watcher.
+const WATCH_MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -120,9 +152,125 @@ impl RedisBackend {
             .set_response_timeout(Some(settings.timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .map_err(|e| invalid(format!("cannot set up the connection: {e}")))?;
-        Ok(Self { settings, conn, verifier: Verifier::default() })
+        Ok(Self {
+            settings,
+            conn,
+            verifier: Verifier::default(),
+            client,
+            watching: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Follows changes to the user and ACL keys until the task is dropped, calling `on_change`
+    /// with each one (and a reason for logs). Restarts after any failure with a capped backoff.
+    pub async fn watch_changes(&self, on_change: impl Fn(Change, &str) + Send + Sync) {
+        let mut backoff = Duration::from_millis(100);
+        let mut warned = false;
+        loop {
+            let result = self.watch_once(&on_change).await;
+            let was_watching = self.watching.swap(false, Ordering::SeqCst);
+            if was_watching {
+                backoff = Duration::from_millis(100);
+            }
+            if let Err(error) = result {
+                if was_watching || !warned {
+                    tracing::warn!(%error, "Redis change notifications stopped; brokers will not cache Redis-backed decisions until they are back");
+                    warned = true;
+                } else {
+                    tracing::debug!(%error, "Redis change notifications still unavailable");
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(WATCH_MAX_BACKOFF);
+        }
+    }
+
+    /// One subscription, from connecting to the connection breaking.
+    async fn watch_once(&self, on_change: &impl Fn(Change, &str)) -> Result<(), BackendError> {
+        self.enable_notifications().await?;
+        let mut pubsub = self
+            .call("opening the notification connection", self.client.get_async_pubsub())
+            .await?;
+        let templates = self.templates();
+        for template in &templates {
+            let pattern = format!("__keyspace@*__:{}*", glob_escape(template.prefix));
+            self.call("subscribing to keyspace notifications", pubsub.psubscribe(pattern)).await?;
+        }
+        let (mut sink, mut stream) = pubsub.split();
+        self.watching.store(true, Ordering::SeqCst);
+        on_change(Change::All, "Redis change notifications (re)started");
+        let mut ping = tokio::time::interval(self.settings.timeout.max(Duration::from_secs(1)));
+        ping.reset();
+        loop {
+            tokio::select! {
+                message = stream.next() => {
+                    let Some(message) = message else {
+                        return Err(BackendError::Unavailable {
+                            backend: NAME,
+                            reason: "the notification connection closed".into(),
+                        });
+                    };
+                    let channel = message.get_channel_name();
+                    let Some((_, key)) = channel.split_once("__:") else { continue };
+                    let change = change_of(&templates, key);
+                    on_change(change, &format!("Redis key {key} changed"));
+                }
+                _ = ping.tick() => {
+                    let _: ::redis::Value = self
+                        .call("pinging the notification connection", sink.ping())
+                        .await?;
+                }
+            }
+        }
+    }
+
+    /// Turns on keyspace notifications for every key class (`K` + `A`) unless they already are.
+    async fn enable_notifications(&self) -> Result<(), BackendError> {
+        let mut conn = self.conn.clone();
+        // A map in RESP3, pairs in RESP2: both read as a map.
+        let current: std::collections::HashMap<String, String> = self
+            .call(
+                "reading notify-keyspace-events",
+                ::redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg("notify-keyspace-events")
+                    .query_async(&mut conn),
+            )
+            .await?;
+        let flags = current.get("notify-keyspace-events").map(String::as_str).unwrap_or_default();
+        let has = |c: char| flags.contains(c);
+        let covered = has('K') && (has('A') || "g$hxe".chars().all(has));
+        if covered {
+            return Ok(());
+        }
+        let wanted = format!("{flags}KA");
+        let set: ::redis::RedisResult<()> = tokio::time::timeout(
+            self.settings.timeout,
+            ::redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("notify-keyspace-events")
+                .arg(&wanted)
+                .query_async(&mut conn),
+        )
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::other("no answer").into()));
+        set.map_err(|e| BackendError::Unavailable {
+            backend: NAME,
+            reason: format!(
+                "keyspace notifications are off (notify-keyspace-events = {flags:?}) and \
+                 CONFIG SET failed: {e}; set notify-keyspace-events to \"KA\" in Redis's configuration"
+            ),
+        })
+    }
+
+    /// The key templates whose changes matter.
+    fn templates(&self) -> Vec<KeyTemplate<'_>> {
+        std::iter::once(self.settings.user_key.as_str())
+            .chain(self.settings.acl_key.as_deref())
+            .map(KeyTemplate::parse)
+            .collect()
     }
 
     /// Runs one Redis call under the timeout.
@@ -282,6 +430,62 @@ impl Backend for RedisBackend {
     fn authorizes(&self) -> bool {
         self.settings.acl_key.is_some()
     }
+
+    fn cacheable(&self) -> bool {
+        self.watching.load(Ordering::SeqCst)
+    }
+}
+
+/// A key template split around its placeholder: `mqtt_user:${username}` is prefix `mqtt_user:`,
+/// placeholder `username`, suffix empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct KeyTemplate<'a> {
+    prefix: &'a str,
+    /// `Some("username")` or `Some("clientid")`; `None` for a fixed key or several placeholders.
+    placeholder: Option<&'a str>,
+    suffix: &'a str,
+}
+
+impl<'a> KeyTemplate<'a> {
+    fn parse(template: &'a str) -> Self {
+        let Some(start) = template.find("${") else {
+            return Self { prefix: template, placeholder: None, suffix: "" };
+        };
+        let prefix = &template[..start];
+        let rest = &template[start + 2..];
+        let Some(end) = rest.find('}') else {
+            return Self { prefix, placeholder: None, suffix: "" };
+        };
+        let suffix = &rest[end + 1..];
+        let placeholder = (!suffix.contains("${")).then_some(&rest[..end]);
+        Self { prefix, placeholder, suffix }
+    }
+}
+
+/// What a change of `key` means for cached decisions.
+fn change_of(templates: &[KeyTemplate<'_>], key: &str) -> Change {
+    for template in templates {
+        let value =
+            key.strip_prefix(template.prefix).and_then(|rest| rest.strip_suffix(template.suffix));
+        match (template.placeholder, value) {
+            (Some("username"), Some(value)) => return Change::Username(value.to_owned()),
+            (Some("clientid"), Some(value)) => return Change::ClientId(value.to_owned()),
+            _ => {}
+        }
+    }
+    Change::All
+}
+
+/// `text` with Redis glob metacharacters escaped.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 fn deny(reason: &str) -> Authn {
@@ -318,6 +522,22 @@ mod tests {
         let broken_deny =
             acl_rules(vec![("x".into(), r#"{"permission": "deny", "action": 1"#.into())]);
         assert_eq!(broken_deny[0].topics, Vec::<String>::new());
+    }
+
+    #[test]
+    fn changed_keys() {
+        let templates = [
+            KeyTemplate::parse("mqtt_user:${username}"),
+            KeyTemplate::parse("acl:${clientid}:rules"),
+            KeyTemplate::parse("fixed"),
+        ];
+        assert_eq!(change_of(&templates, "mqtt_user:alice"), Change::Username("alice".into()));
+        assert_eq!(change_of(&templates, "acl:dev-1:rules"), Change::ClientId("dev-1".into()));
+        assert_eq!(change_of(&templates, "fixed"), Change::All);
+        let both = KeyTemplate::parse("k:${clientid}:${username}");
+        assert_eq!((both.prefix, both.placeholder), ("k:", None));
+        assert_eq!(change_of(&[both], "k:c:u"), Change::All);
+        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
     }
 
     #[test]

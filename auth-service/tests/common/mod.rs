@@ -64,13 +64,8 @@ impl AuthService {
         let revocations = auth_service::Revocations::new();
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
-        let chain = built.chain;
+        let chain = built.watch(&revocations, Duration::from_millis(100));
         let revoke = revocations.clone();
-        tokio::spawn(auth_service::watch::watch_files(
-            built.watched,
-            Duration::from_millis(100),
-            revocations.clone(),
-        ));
         let task = tokio::spawn(async move {
             auth_service::serve(chain, revoke, listener, async move { stop.cancelled().await })
                 .await

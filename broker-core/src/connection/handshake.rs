@@ -16,7 +16,7 @@ use tokio::{
     time::Instant,
 };
 
-use super::{ClientLimits, Connection, ListenerInfo, PeerInfo, READ_RESERVE};
+use super::{ClientLimits, Connection, ListenerInfo, PeerInfo, READ_RESERVE_MAX, READ_RESERVE_MIN};
 use crate::{
     auth::{ClientIdentity, ConnectVerdict},
     broker::Broker,
@@ -51,7 +51,7 @@ async fn read_connect<R: AsyncRead + Unpin>(
             Err(error) => return ReadConnect::Invalid(error),
         }
         if rbuf.capacity() - rbuf.len() < 256 {
-            rbuf.reserve(READ_RESERVE);
+            rbuf.reserve(READ_RESERVE_MIN.max(rbuf.len()).min(READ_RESERVE_MAX));
         }
         match reader.read_buf(rbuf).await {
             Ok(0) | Err(_) => return ReadConnect::Closed,
@@ -328,6 +328,9 @@ where
         inbound_aliases: Vec::new(),
         outbound_aliases: Default::default(),
         scratch: Vec::new(),
+        read_reserve: READ_RESERVE_MIN,
+        congested: None,
+        deferred: std::collections::VecDeque::new(),
     })
 }
 

@@ -27,7 +27,30 @@ where
     R: AsyncRead + Send + Unpin,
     W: AsyncWrite + Send + Unpin,
 {
+    /// Handles a packet, or sets it aside while PUBLISH is paused (see the module docs of
+    /// `connection`): PUBLISH, SUBSCRIBE and UNSUBSCRIBE wait in order; acknowledgements and pings
+    /// are handled at once; DISCONNECT first handles everything set aside.
     pub(super) async fn handle_packet(&mut self, packet: Packet) -> Result<(), Exit> {
+        if self.congested.is_some() || !self.deferred.is_empty() {
+            match packet {
+                Packet::Publish(_) | Packet::Subscribe(_) | Packet::Unsubscribe(_) => {
+                    self.deferred.push_back(packet);
+                    return Ok(());
+                }
+                Packet::Disconnect(_) => {
+                    while let Some(earlier) = self.deferred.pop_front() {
+                        self.handle_now(earlier).await?;
+                    }
+                    self.congested = None;
+                }
+                _ => {}
+            }
+        }
+        self.handle_now(packet).await
+    }
+
+    /// Handles a packet now.
+    pub(super) async fn handle_now(&mut self, packet: Packet) -> Result<(), Exit> {
         match packet {
             Packet::Publish(publish) => self.handle_publish(publish).await,
             Packet::PubAck(ack) => {
@@ -226,6 +249,9 @@ where
         });
         let routed = self.broker.publish(message);
         let matched = routed.queued > 0 || routed.dropped > 0;
+        if let Some(queue) = routed.congested {
+            self.congested = Some((queue, tokio::time::Instant::now() + super::PAUSE_LIMIT));
+        }
         match (publish.qos, packet_id) {
             (QoS::AtLeastOnce, Some(id)) => {
                 let mut ack = PubAck::new(id);

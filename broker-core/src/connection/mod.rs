@@ -7,6 +7,14 @@
 //! timer. Reads and writes are both cancel-safe single calls, so a client that does not read never
 //! stops the broker from reading it, and vice versa. Output is bounded: above [`HIGH_WATER`] bytes
 //! waiting, the task stops taking routed messages and they wait (bounded) in the mailbox.
+//!
+//! Input is paced by subscribers: when a PUBLISH fills a subscriber's queue past its limit (see
+//! [`crate::mailbox`]), this connection sets further PUBLISH packets aside, in order, until that
+//! queue drains — for at most [`PAUSE_LIMIT`] — while still handling acknowledgements and pings
+//! (SUBSCRIBE and UNSUBSCRIBE wait in line with the PUBLISHes, DISCONNECT handles them all first);
+//! with [`MAX_DEFERRED`] set aside it stops reading. So a fast publisher slows to
+//! what its subscribers take instead of having acknowledged QoS 1/2 messages dropped, and two
+//! clients publishing to each other cannot deadlock.
 
 mod handshake;
 mod inbound;
@@ -38,8 +46,16 @@ use crate::{
 const HIGH_WATER: usize = 64 * 1024;
 /// Deliveries taken from the mailbox at a time.
 const BATCH: usize = 64;
-/// Read buffer space made available before each read.
-const READ_RESERVE: usize = 4096;
+/// Read buffer space made available before each read, at least and at most: it grows while reads
+/// fill it and shrinks while they are small, so idle connections keep little and busy ones read
+/// in large chunks.
+const READ_RESERVE_MIN: usize = 512;
+const READ_RESERVE_MAX: usize = 64 * 1024;
+/// Longest a publisher is paused for one congested subscriber queue; after that its messages
+/// are taken again and the subscriber's overflow policy applies.
+const PAUSE_LIMIT: Duration = Duration::from_secs(2);
+/// PUBLISH packets set aside while paused before the connection stops reading.
+const MAX_DEFERRED: usize = 128;
 /// How long the final DISCONNECT and buffered output may take to flush when closing.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 
@@ -82,7 +98,9 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (reader, writer) = tokio::io::split(stream);
-    let Some(conn) = handshake::accept(broker, reader, writer, peer, listener).await else {
+    // Boxed, like the close below: only the online loop's state stays with an idle connection.
+    let Some(conn) = Box::pin(handshake::accept(broker, reader, writer, peer, listener)).await
+    else {
         return;
     };
     conn.run(shutdown).await;
@@ -98,6 +116,14 @@ async fn write_or_flush<W: AsyncWrite + Unpin>(
         writer.flush().await.map(|()| None)
     } else {
         writer.write_buf(wbuf).await.map(Some)
+    }
+}
+
+/// Waits until the congested queue has drained or the pause is over (at once without one).
+async fn drained(congested: Option<(Arc<crate::mailbox::Mailbox>, Instant)>) {
+    if let Some((queue, until)) = congested {
+        // Boxed: only a paused connection needs this state.
+        let _ = Box::pin(tokio::time::timeout_at(until, queue.below_limit())).await;
     }
 }
 
@@ -196,6 +222,12 @@ struct Connection<R, W> {
     outbound_aliases: HashMap<bytestring::ByteString, u16, foldhash::fast::RandomState>,
     /// Deliveries taken from the mailbox, reused between batches.
     scratch: Vec<crate::message::Delivery>,
+    /// Space to make available for the next read (see [`READ_RESERVE_MIN`]).
+    read_reserve: usize,
+    /// The subscriber queue this connection's PUBLISHes wait for, and until when at most.
+    congested: Option<(Arc<crate::mailbox::Mailbox>, Instant)>,
+    /// PUBLISH, SUBSCRIBE and UNSUBSCRIBE packets received while paused, in order.
+    deferred: std::collections::VecDeque<Packet>,
 }
 
 impl<R, W> Connection<R, W>
@@ -206,7 +238,7 @@ where
     async fn run(mut self, shutdown: CancellationToken) {
         self.resend_inflight();
         let exit = self.online(&shutdown).await;
-        self.finish(exit).await;
+        Box::pin(self.finish(exit)).await;
     }
 
     async fn online(&mut self, shutdown: &CancellationToken) -> Exit {
@@ -215,11 +247,20 @@ where
         // Bytes written since the last flush.
         let mut unflushed = false;
         loop {
+            if self.congested.is_none()
+                && !self.deferred.is_empty()
+                && let Err(exit) = Box::pin(self.handle_deferred()).await
+            {
+                return exit;
+            }
             self.fill_from_mailbox();
             let want_mailbox = self.window_open() && self.wbuf.len() < HIGH_WATER;
-            if self.rbuf.capacity() - self.rbuf.len() < READ_RESERVE / 4 {
-                self.rbuf.reserve(READ_RESERVE);
+            let can_read = self.deferred.len() < MAX_DEFERRED;
+            let congested = self.congested.clone();
+            if self.rbuf.capacity() - self.rbuf.len() < self.read_reserve / 4 {
+                self.rbuf.reserve(self.read_reserve);
             }
+            let read_space = self.rbuf.capacity() - self.rbuf.len();
             tokio::select! {
                 biased;
                 control = self.control.recv() => match control {
@@ -244,21 +285,32 @@ where
                         Ok(None) => unflushed = false,
                     }
                 }
-                read = self.reader.read_buf(&mut self.rbuf) => {
+                read = self.reader.read_buf(&mut self.rbuf), if can_read => {
                     match read {
                         Ok(0) | Err(_) => return Exit::ConnectionLost,
                         Ok(n) => {
                             self.broker.stats.bytes_received.add(n as u64);
                             self.last_read = Instant::now();
-                            if let Err(exit) = self.handle_input().await {
+                            // Boxed: the future of handling a packet is large and only lives
+                            // while packets are handled, not while the connection waits.
+                            if let Err(exit) = Box::pin(self.handle_input()).await {
                                 return exit;
                             }
+                            self.adapt_read_buffer(n, read_space);
                         }
                     }
                 }
                 () = self.session.mailbox.notified(), if want_mailbox => {}
+                () = drained(congested), if self.congested.is_some() => {
+                    self.congested = None;
+                    // Silence while this side did not read is not the client's.
+                    self.last_read = Instant::now();
+                }
                 () = &mut sleep, if self.keepalive_timeout.is_some() => {
                     let timeout = self.keepalive_timeout.unwrap_or_default();
+                    if !can_read {
+                        self.last_read = Instant::now();
+                    }
                     let deadline = self.last_read + timeout;
                     if Instant::now() >= deadline {
                         return Exit::KeepAliveTimeout;
@@ -267,6 +319,28 @@ where
                 }
             }
         }
+    }
+
+    /// Sizes the next read after one of `n` bytes into `space`: doubles while reads fill the
+    /// space, halves while they use little of it, and lets an idle connection's buffer go.
+    fn adapt_read_buffer(&mut self, n: usize, space: usize) {
+        if n == space {
+            self.read_reserve = (self.read_reserve * 2).min(READ_RESERVE_MAX);
+        } else if n < self.read_reserve / 8 {
+            self.read_reserve = (self.read_reserve / 2).max(READ_RESERVE_MIN);
+        }
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 2 * self.read_reserve {
+            self.rbuf = BytesMut::new();
+        }
+    }
+
+    /// Handles the packets set aside while paused, in order, until a PUBLISH pauses again.
+    async fn handle_deferred(&mut self) -> Result<(), Exit> {
+        while self.congested.is_none() {
+            let Some(packet) = self.deferred.pop_front() else { break };
+            self.handle_now(packet).await?;
+        }
+        Ok(())
     }
 
     /// Decodes and handles every complete packet in the read buffer.

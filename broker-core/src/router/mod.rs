@@ -52,13 +52,16 @@ pub struct Router {
 }
 
 /// What routing one message did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub struct Routed {
     /// Deliveries queued.
     pub queued: usize,
     /// Deliveries dropped (queue full, offline QoS 0, session closed), including older messages
     /// pushed out by this one.
     pub dropped: usize,
+    /// A subscriber's queue (not the publisher's own) that went over its limit with this
+    /// message: the publisher should pause until it drains ([`Mailbox::below_limit`]).
+    pub congested: Option<Arc<Mailbox>>,
 }
 
 /// A dropped delivery, reported to the caller of [`Router::route`].
@@ -173,8 +176,14 @@ impl Router {
 
         let mut routed = Routed::default();
         let publisher = message.publisher;
-        let mut push = |mailbox: &Mailbox, delivery: Delivery| match mailbox.push(delivery) {
+        let mut push = |mailbox: &Arc<Mailbox>, delivery: Delivery| match mailbox.push(delivery) {
             Pushed::Queued => routed.queued += 1,
+            Pushed::QueuedOverLimit => {
+                routed.queued += 1;
+                if Some(mailbox.session()) != publisher {
+                    routed.congested = Some(Arc::clone(mailbox));
+                }
+            }
             Pushed::QueuedDroppingOldest(old) => {
                 routed.queued += 1;
                 routed.dropped += 1;

@@ -32,7 +32,8 @@ fn routes_to_exact_and_wildcard_subscribers() {
     assert_eq!(router.len(), 4);
 
     let routed = router.route(&message("sensors/1/temp", QoS::AtLeastOnce, false), |_| {});
-    assert_eq!(routed, Routed { queued: 3, dropped: 0 });
+    assert_eq!((routed.queued, routed.dropped), (3, 0));
+    assert!(routed.congested.is_none());
     for mb in [&a, &b, &c] {
         let got = drain(mb);
         assert_eq!(got.len(), 1);
@@ -170,17 +171,21 @@ fn unsubscribe_removes_and_prunes() {
 }
 
 #[test]
-fn full_queue_drops_by_policy_and_reports_it() {
+fn full_offline_queue_drops_by_policy_and_reports_it() {
     let router = Router::new(SharedStrategy::RoundRobin);
     let oldest = mailbox_with(1, 2, OverflowPolicy::DropOldest);
     let newest = mailbox_with(2, 2, OverflowPolicy::DropNewest);
     sub(&router, "t", &oldest, opts(QoS::AtLeastOnce));
     sub(&router, "t", &newest, opts(QoS::AtLeastOnce));
+    oldest.set_online(false);
+    newest.set_online(false);
     let mut dropped = Vec::new();
     for i in 0..3 {
         let mut m = message("t", QoS::AtLeastOnce, false);
         Arc::get_mut(&mut m).expect("unique").payload = bytes::Bytes::from(vec![i]);
-        router.route(&m, |d| dropped.push((d.mailbox.session(), d.delivery.message.payload[0])));
+        let routed = router
+            .route(&m, |d| dropped.push((d.mailbox.session(), d.delivery.message.payload[0])));
+        assert!(routed.congested.is_none(), "nobody drains an offline queue: no pause");
     }
     dropped.sort();
     assert_eq!(dropped, vec![(SessionId(1), 0), (SessionId(2), 2)]);
@@ -188,6 +193,72 @@ fn full_queue_drops_by_policy_and_reports_it() {
     assert_eq!(kept(&oldest), vec![1, 2]);
     assert_eq!(kept(&newest), vec![0, 1]);
     assert_eq!(oldest.dropped(), 1);
+}
+
+#[test]
+fn full_queue_takes_qos1_and_asks_the_publisher_to_pause() {
+    let router = Router::new(SharedStrategy::RoundRobin);
+    let slow = mailbox_with(1, 2, OverflowPolicy::DropOldest);
+    sub(&router, "t", &slow, opts(QoS::AtLeastOnce));
+    let publisher = Some(SessionId(9));
+    let mut congested = Vec::new();
+    for _ in 0..4 {
+        let routed = router.route(&message_from("t", QoS::AtLeastOnce, false, publisher), |_| {
+            panic!("nothing is dropped")
+        });
+        assert_eq!(routed.queued, 1);
+        congested.push(routed.congested.map(|m| m.session()));
+    }
+    assert_eq!(congested, vec![None, None, Some(SessionId(1)), Some(SessionId(1))]);
+    assert_eq!(slow.len(), 4, "queued beyond max_len");
+    assert!(slow.over_limit());
+
+    // At the hard limit (max_len + 1024 here) the overflow policy applies, and a QoS 0 message
+    // is dropped rather than pushing out a QoS 1 one.
+    let mut dropped = 0;
+    for _ in 4..2 + 1024 {
+        router.route(&message_from("t", QoS::AtLeastOnce, false, publisher), |_| dropped += 1);
+    }
+    assert_eq!((slow.len(), dropped), (2 + 1024, 0));
+    router.route(&message("t", QoS::AtMostOnce, false), |_| dropped += 1);
+    assert_eq!(dropped, 1);
+    assert!(drain(&slow).iter().all(|d| d.qos == QoS::AtLeastOnce));
+    assert!(!slow.over_limit());
+
+    // A session publishing into its own full queue is not asked to wait for itself.
+    let own = mailbox_with(3, 1, OverflowPolicy::DropOldest);
+    sub(&router, "self", &own, opts(QoS::AtLeastOnce));
+    for _ in 0..3 {
+        let m = message_from("self", QoS::AtLeastOnce, false, Some(SessionId(3)));
+        assert!(router.route(&m, |_| {}).congested.is_none());
+    }
+}
+
+#[tokio::test]
+async fn paused_publishers_wake_when_the_queue_drains() {
+    let queue = mailbox_with(1, 1, OverflowPolicy::DropOldest);
+    let delivery = |qos| Delivery {
+        message: message("t", qos, false),
+        qos,
+        retain: false,
+        subscription_ids: Default::default(),
+    };
+    assert!(matches!(queue.push(delivery(QoS::AtLeastOnce)), crate::mailbox::Pushed::Queued));
+    assert!(matches!(
+        queue.push(delivery(QoS::AtLeastOnce)),
+        crate::mailbox::Pushed::QueuedOverLimit
+    ));
+    let waiting = {
+        let queue = Arc::clone(&queue);
+        tokio::spawn(async move { queue.below_limit().await })
+    };
+    tokio::task::yield_now().await;
+    assert!(!waiting.is_finished(), "still over the limit");
+    drain(&queue);
+    tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+        .await
+        .expect("woken once drained")
+        .expect("task");
 }
 
 #[test]
