@@ -126,13 +126,7 @@ pub fn state_from_config(
     let auth = AuthMode::from_config(&http)?;
     let admin = config.broker_admin.clone().unwrap_or_default();
     let token = admin.token.as_ref().map(|t| t.expose().to_owned());
-    let tls = admin.tls.as_ref().map(|t| proto::grpc::TlsFiles {
-        certfile: t.certfile.clone(),
-        keyfile: t.keyfile.clone(),
-        cacertfile: t.cacertfile.clone(),
-        verify_peer: t.verify_peer,
-        server_name: t.server_name.clone(),
-    });
+    let tls = admin.tls.as_ref().map(proto::grpc::TlsFiles::from);
     let (source, store): (NodeSource, Arc<dyn ConfigStore>) = match &config.redis {
         Some(redis) => {
             let settings = tern_config_store::redis_store::RedisSettings::from_config(redis);

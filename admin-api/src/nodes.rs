@@ -7,7 +7,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use parking_lot::Mutex;
 use proto::{
     broker::v1::broker_admin_client::BrokerAdminClient,
-    grpc::{BearerToken, TlsFiles},
+    grpc::{AttachToken, BearerToken, TlsFiles},
 };
 use tern_config_store::{
     nodes::{self, NodeRecord},
@@ -21,21 +21,7 @@ use tonic::{
 use crate::error::ApiError;
 
 /// A BrokerAdmin client that adds the bearer token to every call.
-pub type AdminClient = BrokerAdminClient<InterceptedService<Channel, TokenLayer>>;
-
-/// Adds the configured token to outgoing calls.
-#[derive(Debug, Clone)]
-pub struct TokenLayer(BearerToken);
-
-impl tonic::service::Interceptor for TokenLayer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        self.0.attach(&mut request);
-        Ok(request)
-    }
-}
+pub type AdminClient = BrokerAdminClient<InterceptedService<Channel, AttachToken>>;
 
 /// Where the node list comes from.
 #[derive(Clone)]
@@ -117,7 +103,7 @@ impl Nodes {
         }
         let client = BrokerAdminClient::with_interceptor(
             endpoint.connect_lazy(),
-            TokenLayer(self.token.clone()),
+            AttachToken(self.token.clone()),
         );
         self.clients.lock().insert(record.grpc_address.clone(), client.clone());
         Ok(client)

@@ -85,3 +85,79 @@ async fn admin_api_calls_nodes_over_mutual_tls_and_plain_callers_are_refused() {
         "a client without a certificate is refused"
     );
 }
+
+async fn broker_with(
+    auth: std::net::SocketAddr,
+    token: Option<&str>,
+    tls: Option<TlsFiles>,
+) -> (std::net::SocketAddr, tokio_util::sync::DropGuard) {
+    use std::sync::Arc;
+
+    use broker_core::auth_grpc::GrpcAuthConfig;
+    let grpc = GrpcAuthConfig {
+        address: format!("localhost:{}", auth.port()),
+        timeout: Duration::from_secs(2),
+        resolve_interval: Duration::from_millis(200),
+        connect_when_unavailable: false,
+        publish_when_unavailable: false,
+        subscribe_when_unavailable: false,
+        cache_max_size: 8,
+        cache_ttl: Duration::from_secs(60),
+        node_id: Arc::from("n"),
+        token: token.map(str::to_owned),
+        tls,
+    };
+    let (_, addr, shutdown) = common::mqtt_broker("n", grpc).await;
+    (addr, shutdown.drop_guard())
+}
+
+async fn connack(broker: std::net::SocketAddr) -> mqtt_codec::ConnectReasonCode {
+    let connect = test_support::mqtt::raw::connect_packet(mqtt_codec::ProtocolVersion::V5, "c");
+    test_support::mqtt::raw::RawClient::connect(broker, connect).await.1.reason_code
+}
+
+#[tokio::test]
+async fn brokers_reach_auth_service_only_with_its_token_over_tls() {
+    test_support::install_crypto_provider();
+    let pki = pki::Pki::new();
+    let server = pki.server("auth", "auth-service");
+    let client = pki.client("broker", "broker");
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("a.conf"), "auth { allow_anonymous = true }").expect("write");
+    let config =
+        tern_config::load_in(&dir.path().join("a.conf"), dir.path(), &tern_config::Env::new())
+            .expect("config")
+            .config;
+    let built = auth_service::setup::build(&config).expect("chain");
+    let (listener, auth) = test_support::bind_tokio().await;
+    let security = auth_service::server::Security {
+        token: Some("auth-token".into()),
+        tls: Some(TlsFiles {
+            certfile: server.cert.clone(),
+            keyfile: server.key.clone(),
+            cacertfile: Some(pki.ca_file()),
+            verify_peer: true,
+            server_name: None,
+        }),
+    };
+    tokio::spawn(auth_service::server::serve_secured(
+        built.chain,
+        auth_service::Revocations::new(),
+        listener,
+        security,
+        std::future::pending(),
+    ));
+    let tls = TlsFiles {
+        certfile: client.cert.clone(),
+        keyfile: client.key.clone(),
+        cacertfile: Some(pki.ca_file()),
+        verify_peer: true,
+        server_name: None,
+    };
+    let (good, _a) = broker_with(auth, Some("auth-token"), Some(tls.clone())).await;
+    assert_eq!(connack(good).await, mqtt_codec::ConnectReasonCode::Success);
+    let (wrong_token, _b) = broker_with(auth, Some("guess"), Some(tls.clone())).await;
+    assert_ne!(connack(wrong_token).await, mqtt_codec::ConnectReasonCode::Success);
+    let (no_tls, _c) = broker_with(auth, Some("auth-token"), None).await;
+    assert_ne!(connack(no_tls).await, mqtt_codec::ConnectReasonCode::Success);
+}

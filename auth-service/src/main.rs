@@ -100,7 +100,12 @@ async fn serve(config: tern_config::Config, env: tern_config::Env) -> anyhow::Re
         tokio::spawn(follower.run(std::sync::Arc::new(store), shutdown.clone()));
     }
     let chain = built.watch(&revocations, RELOAD_INTERVAL);
-    auth_service::serve(chain, revocations, listener, wait_for_signal()).await?;
+    let security = auth_service::server::Security::from_config(&config.auth_service);
+    if security.token.is_none() {
+        tracing::warn!("auth_service.token is not set: AuthService accepts unauthenticated calls");
+    }
+    auth_service::server::serve_secured(chain, revocations, listener, security, wait_for_signal())
+        .await?;
     shutdown.cancel();
     Ok(())
 }

@@ -19,6 +19,9 @@ pub enum ServeError {
     /// The reflection service could not be built from the descriptors.
     #[error("reflection: {0}")]
     Reflection(String),
+    /// The TLS files do not load.
+    #[error("auth_service.tls: {0}")]
+    Tls(std::io::Error),
     /// The transport failed.
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -56,11 +59,42 @@ impl Default for Revocations {
     }
 }
 
-/// Serves `chain` on `listener` until `shutdown` completes.
+/// Serves `chain` on `listener` until `shutdown` completes, without TLS or token.
 pub async fn serve(
     chain: Arc<Chain>,
     revocations: Revocations,
     listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    serve_secured(chain, revocations, listener, Security::default(), shutdown).await
+}
+
+/// How the server is secured (`auth_service.token`, `auth_service.tls`).
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// Bearer token required on every AuthService call.
+    pub token: Option<String>,
+    /// TLS, optionally mutual.
+    pub tls: Option<proto::grpc::TlsFiles>,
+}
+
+impl Security {
+    /// The security `auth_service {}` configures.
+    pub fn from_config(config: &tern_config::AuthServiceConfig) -> Self {
+        Self {
+            token: config.token.as_ref().map(|t| t.expose().to_owned()),
+            tls: config.tls.as_ref().map(proto::grpc::TlsFiles::from),
+        }
+    }
+}
+
+/// Serves `chain` on `listener` with `security` until `shutdown` completes. Health and reflection
+/// stay open (probes, `grpcurl list`); AuthService calls need the token when one is set.
+pub async fn serve_secured(
+    chain: Arc<Chain>,
+    revocations: Revocations,
+    listener: TcpListener,
+    security: Security,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -68,10 +102,17 @@ pub async fn serve(
     let reflection =
         proto::grpc::reflection().map_err(|e| ServeError::Reflection(e.to_string()))?;
     let service = AuthGrpc::new(chain, revocations.0);
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &security.tls {
+        builder = builder.tls_config(tls.server().map_err(ServeError::Tls)?)?;
+    }
+    builder
         .add_service(health)
         .add_service(reflection)
-        .add_service(AuthServiceServer::new(service))
+        .add_service(AuthServiceServer::with_interceptor(
+            service,
+            proto::grpc::BearerToken::new(security.token.as_deref()),
+        ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

@@ -126,7 +126,7 @@ pub fn settings_from(
 ) -> (AdminSecurity, Option<Registration>) {
     let security = AdminSecurity {
         token: admin.token.as_ref().map(|t| t.expose().to_owned()),
-        tls: admin.tls.as_ref().map(tls_files),
+        tls: admin.tls.as_ref().map(TlsFiles::from),
     };
     let registration = config.redis.as_ref().map(|redis| Registration {
         redis_url: redis.url.expose().to_owned(),
@@ -137,17 +137,6 @@ pub fn settings_from(
         listeners,
     });
     (security, registration)
-}
-
-/// The TLS files of a `tls {}` block of a gRPC link.
-pub fn tls_files(tls: &tern_config::GrpcTlsConfig) -> TlsFiles {
-    TlsFiles {
-        certfile: tls.certfile.clone(),
-        keyfile: tls.keyfile.clone(),
-        cacertfile: tls.cacertfile.clone(),
-        verify_peer: tls.verify_peer,
-        server_name: tls.server_name.clone(),
-    }
 }
 
 /// Serves BrokerAdmin on `listener` and, with `registration`, keeps this node registered in

@@ -88,6 +88,15 @@ pub(crate) fn is_host_port(text: &str) -> bool {
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0))
 }
 
+/// A bearer token: absent, or a non-empty string.
+pub(crate) fn read_token(r: &mut Reader<'_>, key: &str) -> Option<Secret> {
+    let token = r.string(key).map(Secret::new);
+    if token.as_ref().is_some_and(Secret::is_empty) {
+        r.error(key, "is empty (leave it out to run without a token)");
+    }
+    token
+}
+
 pub(crate) fn read_broker_admin(r: &mut Reader<'_>) -> Option<BrokerAdminConfig> {
     r.block("broker_admin")?;
     let d = BrokerAdminConfig::default();
@@ -97,10 +106,7 @@ pub(crate) fn read_broker_admin(r: &mut Reader<'_>) -> Option<BrokerAdminConfig>
     {
         r.error("broker_admin.advertise", format!("{a:?} is not host:port"));
     }
-    let token = r.string("broker_admin.token").map(Secret::new);
-    if token.as_ref().is_some_and(Secret::is_empty) {
-        r.error("broker_admin.token", "is empty (leave it out to run without a token)");
-    }
+    let token = read_token(r, "broker_admin.token");
     Some(BrokerAdminConfig {
         bind: address(r, "broker_admin.bind", d.bind),
         advertise,
@@ -109,7 +115,7 @@ pub(crate) fn read_broker_admin(r: &mut Reader<'_>) -> Option<BrokerAdminConfig>
     })
 }
 
-fn read_grpc_tls(r: &mut Reader<'_>, key: &str) -> Option<GrpcTlsConfig> {
+pub(crate) fn read_grpc_tls(r: &mut Reader<'_>, key: &str) -> Option<GrpcTlsConfig> {
     if !r.has(key) || r.block(key).is_none() {
         return None;
     }
@@ -193,6 +199,9 @@ mod tests {
         assert_eq!(redis.prefix, "x:");
         assert_eq!(redis.node_ttl.as_secs(), 30);
         assert!(!format!("{admin:?}").contains("s3cret"), "token redacted");
+        let auth = parse("auth_service { token = t0k }").expect("valid").config.auth_service;
+        assert_eq!(auth.token.as_ref().map(|t| t.expose()), Some("t0k"));
+        assert!(auth.tls.is_none());
     }
 
     #[test]
@@ -206,5 +215,9 @@ mod tests {
         assert!(error.contains("redis.url"), "{error}");
         let missing = parse("redis { prefix = a }").expect_err("no url").to_string();
         assert!(missing.contains("redis.url") && missing.contains("required"), "{missing}");
+        let tls =
+            parse("auth_service.tls { verify_peer = true }").expect_err("no files").to_string();
+        assert!(tls.contains("auth_service.tls.certfile"), "{tls}");
+        assert!(tls.contains("auth_service.tls.cacertfile"), "{tls}");
     }
 }

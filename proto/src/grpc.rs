@@ -53,6 +53,17 @@ impl BearerToken {
     }
 }
 
+/// A client interceptor adding a [`BearerToken`] to every call (nothing when it has no token).
+#[derive(Debug, Clone, Default)]
+pub struct AttachToken(pub BearerToken);
+
+impl Interceptor for AttachToken {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        self.0.attach(&mut request);
+        Ok(request)
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();
     for (i, &x) in b.iter().enumerate() {
@@ -93,6 +104,18 @@ pub struct TlsFiles {
     pub verify_peer: bool,
     /// Name the client verifies the server certificate against.
     pub server_name: Option<String>,
+}
+
+impl From<&tern_config::GrpcTlsConfig> for TlsFiles {
+    fn from(tls: &tern_config::GrpcTlsConfig) -> Self {
+        Self {
+            certfile: tls.certfile.clone(),
+            keyfile: tls.keyfile.clone(),
+            cacertfile: tls.cacertfile.clone(),
+            verify_peer: tls.verify_peer,
+            server_name: tls.server_name.clone(),
+        }
+    }
 }
 
 fn read(path: &PathBuf) -> io::Result<Vec<u8>> {

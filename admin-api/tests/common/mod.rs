@@ -81,6 +81,33 @@ impl AuthService {
     }
 }
 
+/// A broker node `id` authenticating through `grpc`, serving MQTT on 127.0.0.1:0 until the
+/// returned token is cancelled.
+pub async fn mqtt_broker(
+    id: &str,
+    grpc: GrpcAuthConfig,
+) -> (Arc<Broker>, SocketAddr, CancellationToken) {
+    let config =
+        BrokerConfig { node_id: Arc::from(id), sys_interval: None, ..BrokerConfig::default() };
+    let max_packet_size = config.max_packet_size;
+    let broker = Broker::new(config, Arc::new(GrpcAuth::start(grpc)), Arc::new(NoEvents));
+    let (socket, mqtt) = test_support::bind_tokio().await;
+    let listener = BoundListener::tcp(
+        socket,
+        ListenerInfo {
+            name: Arc::from("tcp:default"),
+            port: mqtt.port(),
+            transport: Transport::Tcp,
+            max_packet_size,
+            connect_timeout: Duration::from_secs(5),
+            use_identity_as_username: false,
+        },
+    );
+    let shutdown = CancellationToken::new();
+    tokio::spawn(broker_core::run(Arc::clone(&broker), vec![listener], shutdown.clone()));
+    (broker, mqtt, shutdown)
+}
+
 /// One broker node.
 pub struct Node {
     pub id: String,
@@ -115,25 +142,10 @@ impl Node {
             cache_max_size: 64,
             cache_ttl: Duration::from_secs(60),
             node_id: Arc::from(id),
+            token: None,
+            tls: None,
         };
-        let config =
-            BrokerConfig { node_id: Arc::from(id), sys_interval: None, ..BrokerConfig::default() };
-        let max_packet_size = config.max_packet_size;
-        let broker = Broker::new(config, Arc::new(GrpcAuth::start(grpc)), Arc::new(NoEvents));
-        let (socket, mqtt) = test_support::bind_tokio().await;
-        let listener = BoundListener::tcp(
-            socket,
-            ListenerInfo {
-                name: Arc::from("tcp:default"),
-                port: mqtt.port(),
-                transport: Transport::Tcp,
-                max_packet_size,
-                connect_timeout: Duration::from_secs(5),
-                use_identity_as_username: false,
-            },
-        );
-        let shutdown = CancellationToken::new();
-        tokio::spawn(broker_core::run(Arc::clone(&broker), vec![listener], shutdown.clone()));
+        let (broker, mqtt, shutdown) = mqtt_broker(id, grpc).await;
         let (admin_listener, admin) = test_support::bind_tokio().await;
         let registration = Registration {
             redis_url: redis.url(),
