@@ -46,7 +46,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let tern_log = env.get("TERN_LOG").map(str::to_owned);
-    let _telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
+    let telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
         Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("admin-api: {error}");
@@ -63,7 +63,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(loaded.config, http)) {
+    match runtime.block_on(serve(loaded.config, http, env, telemetry)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("admin-api: {error:#}");
@@ -75,9 +75,30 @@ fn main() -> ExitCode {
 async fn serve(
     config: tern_config::Config,
     http: tern_config::HttpServerConfig,
+    env: tern_config::Env,
+    telemetry: tern_telemetry::Telemetry,
 ) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let state = admin_api::state_from_config(&config, shutdown.clone())?;
+    // admin-api applies the log level from the store like every service.
+    let file = config.source.clone();
+    let base_dir = std::env::current_dir().context("cannot read the working directory")?;
+    let follow = tern_config_store::Follow {
+        service: "admin-api".into(),
+        instance: config.node.id.clone(),
+        sections: vec!["log"],
+        apply: Box::new(move |section, snapshot| {
+            let effective = tern_config_store::effective_config(
+                file.as_deref(),
+                &base_dir,
+                &env,
+                snapshot,
+                &[section],
+            )?;
+            telemetry.set_level(effective.log.level).map_err(|e| e.to_string())
+        }),
+    };
+    tokio::spawn(follow.run(std::sync::Arc::clone(state.store()), shutdown.clone()));
     if config.redis.is_none() {
         tracing::warn!(
             "no redis {{}} block: no broker node can be found and configuration changes stay in this process"

@@ -527,3 +527,40 @@ async fn offline_sessions_are_listed_subscribed_and_discarded() {
         test_support::mqtt::raw::RawClient::connect(cluster.nodes[1].mqtt, connect).await;
     assert!(!ack.session_present, "the session is gone");
 }
+
+#[tokio::test]
+async fn a_user_added_through_the_api_can_connect() {
+    let cluster = Cluster::start_with(
+        "auth {\n  allow_anonymous = false\n  password { \"alice\": \"a-secret\" }\n}\n",
+    )
+    .await;
+    let connect = |user: &str, password: &str| {
+        let mut c = test_support::mqtt::raw::connect_packet(mqtt_codec::ProtocolVersion::V5, user);
+        c.username = Some(user.into());
+        c.password = Some(bytes::Bytes::copy_from_slice(password.as_bytes()));
+        c
+    };
+    let addr = cluster.nodes[0].mqtt;
+    let (_, ack) =
+        test_support::mqtt::raw::RawClient::connect(addr, connect("alice", "a-secret")).await;
+    assert_eq!(ack.reason_code, mqtt_codec::ConnectReasonCode::Success);
+    let (_, ack) =
+        test_support::mqtt::raw::RawClient::connect(addr, connect("bob", "b-secret")).await;
+    assert_ne!(ack.reason_code, mqtt_codec::ConnectReasonCode::Success, "bob is unknown");
+
+    let (status, body) = cluster
+        .api
+        .post("/configuration/auth", json!({"data": {"password": {"bob": "b-secret"}}}))
+        .await;
+    assert_eq!((status, body["code"].as_i64()), (200, Some(0)), "{body}");
+    let connected = test_support::eventually(WAIT, || async {
+        let (_, ack) =
+            test_support::mqtt::raw::RawClient::connect(addr, connect("bob", "b-secret")).await;
+        (ack.reason_code == mqtt_codec::ConnectReasonCode::Success).then_some(())
+    })
+    .await;
+    assert!(connected.is_some(), "bob connects once the change is applied");
+    let (_, ack) =
+        test_support::mqtt::raw::RawClient::connect(addr, connect("alice", "a-secret")).await;
+    assert_eq!(ack.reason_code, mqtt_codec::ConnectReasonCode::Success, "the file's users stay");
+}

@@ -320,10 +320,15 @@ auth {
 
 impl Cluster {
     pub async fn start() -> Self {
+        Self::start_with(AUTH_CONF).await
+    }
+
+    /// A cluster whose auth-service starts from `auth_conf`.
+    pub async fn start_with(auth_conf: &str) -> Self {
         test_support::install_crypto_provider();
         let dir = tempfile::tempdir().expect("tempdir");
         let redis = RedisServer::start();
-        let auth = AuthService::start(AUTH_CONF, dir.path(), &redis).await;
+        let auth = AuthService::start(auth_conf, dir.path(), &redis).await;
         let nodes = vec![
             Node::start("node-a", auth.addr, &redis).await,
             Node::start("node-b", auth.addr, &redis).await,
