@@ -118,6 +118,8 @@ impl Nodes {
                 .map_err(|e| ApiError::unavailable("node registry", e))?,
             NodeSource::Fixed(records) => records.clone(),
         };
+        // Forget clients of nodes that left (the cache stays as small as the registry).
+        self.clients.lock().retain(|addr, _| records.iter().any(|r| &r.grpc_address == addr));
         Ok(records
             .into_iter()
             .filter_map(|record| match self.client(&record) {

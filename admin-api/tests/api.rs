@@ -274,6 +274,35 @@ async fn credentials_bad_bodies_and_unknown_paths_get_nanomq_codes() {
         let (status, _) = api.get(path).await;
         assert!(status < 500, "{path}: {status}");
     }
+    let garbage = [
+        "",
+        "null",
+        "[]",
+        "{}",
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+        "{\"data\": 7}",
+        "{\"data\": {\"auth\": {\"acl\": {\"rules\": \"x\"}}}}",
+        "{\"topic\": \"\\u0000\", \"payload\": \"x\"}",
+        "{\"clientid\": \"\", \"topic\": \"a\"}",
+        "\u{feff}{\"a\":1}",
+    ];
+    for route in [
+        "/mqtt/publish",
+        "/mqtt/publish_batch",
+        "/mqtt/subscribe",
+        "/mqtt/subscribe_batch",
+        "/mqtt/unsubscribe",
+        "/mqtt/unsubscribe_batch",
+        "/reload",
+        "/configuration",
+        "/configuration/auth",
+        "/config_update",
+    ] {
+        for body in garbage {
+            let (status, _) = api.call(reqwest::Method::POST, route, Some(body.into())).await;
+            assert!((200..500).contains(&status), "{route} with {body:?}: {status}");
+        }
+    }
     let (status, _) = api.get("/brokers").await;
     assert_eq!(status, 200);
 }
