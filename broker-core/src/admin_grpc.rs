@@ -34,6 +34,7 @@ use tonic::{Request, Response, Status};
 use crate::{
     broker::Broker,
     clock,
+    events::{Event, EventKind, SubscriptionEvent},
     message::{Delivery, Message},
     registry::{Control, SessionOp, Slot},
     router::{RouteOptions, SubscriptionFilter},
@@ -419,6 +420,15 @@ fn subscribe_session(
                 ByteString::from(raw),
                 SubscriptionRecord { filter, options, retain_handling },
             );
+            // Reported like a client's own subscription (webhooks, the event stream).
+            broker.emit(EventKind::SessionSubscribed, || Event::SessionSubscribed {
+                client: Arc::clone(&state.client),
+                subscription: SubscriptionEvent {
+                    filter: ByteString::from(raw),
+                    options,
+                    retain_handling: retain_handling as u8,
+                },
+            });
             u32::from(qos.as_u8())
         })
         .collect();
@@ -433,7 +443,13 @@ fn unsubscribe_session(broker: &Broker, state: &mut SessionState, filters: &[Str
     filters
         .iter()
         .map(|filter| match state.subscriptions.remove(filter.as_str()) {
-            Some(record) if broker.router.unsubscribe(&record.filter, &state.mailbox) => 0x00,
+            Some(record) if broker.router.unsubscribe(&record.filter, &state.mailbox) => {
+                broker.emit(EventKind::SessionUnsubscribed, || Event::SessionUnsubscribed {
+                    client: Arc::clone(&state.client),
+                    filter: ByteString::from(filter.as_str()),
+                });
+                0x00
+            }
             _ => 0x11,
         })
         .collect()
