@@ -150,24 +150,31 @@ impl Nodes {
     }
 
     /// Like [`Nodes::each`], keeping only the answers: a node that fails is logged and skipped
-    /// (a node that died stays registered until its TTL runs out).
+    /// (a node that died stays registered until its TTL runs out); when every node fails, the
+    /// first failure is the answer.
     pub async fn gather<T, F, Fut>(&self, call: F) -> Result<Vec<(NodeRecord, T)>, ApiError>
     where
         F: Fn(AdminClient) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        Ok(self
-            .each(call)
-            .await?
-            .into_iter()
-            .filter_map(|(record, answer)| match answer {
-                Ok(value) => Some((record, value)),
+        let mut answers = Vec::new();
+        let mut failed = None;
+        for (record, answer) in self.each(call).await? {
+            match answer {
+                Ok(value) => answers.push((record, value)),
                 Err(status) => {
                     tracing::warn!(node = %record.node_id, code = ?status.code(), message = status.message(), "broker node skipped");
-                    None
+                    failed.get_or_insert((record.node_id, status));
                 }
-            })
-            .collect())
+            }
+        }
+        // Partial answers are served; no answer at all from nodes that exist is an error.
+        match failed {
+            Some((node, status)) if answers.is_empty() => {
+                Err(ApiError::node_failed(&node, &status))
+            }
+            _ => Ok(answers),
+        }
     }
 
     /// The node holding `client_id` (connected or with a session), with its client.
@@ -181,12 +188,25 @@ impl Nodes {
             let request = proto::broker::v1::GetClientRequest { client_id: client_id.to_owned() };
             async move { (node, client.get_client(request).await) }
         });
-        let mut found: Vec<(Node, proto::broker::v1::ClientDetails)> =
-            futures_util::future::join_all(lookups)
-                .await
-                .into_iter()
-                .filter_map(|(node, answer)| answer.ok().map(|r| (node, r.into_inner())))
-                .collect();
+        let mut found: Vec<(Node, proto::broker::v1::ClientDetails)> = Vec::new();
+        let mut failed = None;
+        for (node, answer) in futures_util::future::join_all(lookups).await {
+            match answer {
+                Ok(details) => found.push((node, details.into_inner())),
+                Err(status) if status.code() == tonic::Code::NotFound => {}
+                Err(status) => {
+                    failed.get_or_insert_with(|| {
+                        ApiError::node_failed(&node.record.node_id, &status)
+                    });
+                }
+            }
+        }
+        // "Not found" is only certain when every node answered.
+        if found.is_empty()
+            && let Some(error) = failed
+        {
+            return Err(error);
+        }
         // A client that moved may briefly have an offline session on its old node: prefer the
         // node where it is connected.
         found.sort_by_key(|(_, d)| {

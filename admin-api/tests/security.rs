@@ -1,5 +1,6 @@
-//! JWT authentication as NanoMQ does it: RS256, verified with the configured public key, and the
-//! token's `iss` must be the key file's name. Also: BrokerAdmin refuses calls without its token.
+//! Security: JWT authentication as NanoMQ does it (RS256, verified with the configured public
+//! key, `iss` = the key file's name); BrokerAdmin refuses calls without its token; a node that
+//! refuses admin-api is reported as an error, not hidden.
 
 mod common;
 
@@ -98,4 +99,30 @@ async fn broker_admin_refuses_calls_without_its_token() {
         serving.into_inner().status,
         i32::from(tonic_health::pb::health_check_response::ServingStatus::Serving)
     );
+}
+
+#[tokio::test]
+async fn nodes_refusing_admin_api_are_reported_not_hidden() {
+    test_support::install_crypto_provider();
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = common::AuthService::start("", dir.path(), &redis).await;
+    let security =
+        broker_core::admin_grpc::AdminSecurity { token: Some("another-token".into()), tls: None };
+    let _node = common::Node::start_with("node-x", auth.addr, &redis, security).await;
+    let basic = admin_api::AuthMode::Basic {
+        username: "admin".into(),
+        password: tern_config::Secret::new("public"),
+    };
+    let api = Api::start(&redis, basic, dir.path()).await;
+    // The node is registered, but admin-api's token is not the node's.
+    let failed = test_support::eventually(common::WAIT, || async {
+        let (status, body) = api.get("/clients").await;
+        (status == 502).then_some(body)
+    })
+    .await
+    .expect("a node that refuses the call is an error, not an empty list");
+    assert_eq!(failed["code"], 101);
+    let (status, body) = api.delete("/clients/someone").await;
+    assert_eq!((status, body["code"].as_i64()), (502, Some(101)), "{body}");
 }
