@@ -69,3 +69,32 @@ impl ConfigStore for MemoryStore {
         Box::pin(async move { Ok(all) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_are_versioned_and_seen_by_watchers() {
+        let store = MemoryStore::new();
+        let mut rx = store.watch();
+        assert!(rx.borrow_and_update().connected);
+        let first = store.put("log", serde_json::json!({"level": "info"})).await.expect("put");
+        let second = store.put("auth", serde_json::json!({})).await.expect("put");
+        assert_eq!((first.version, second.version), (1, 2));
+        assert!(rx.has_changed().expect("open"));
+        let snapshot = rx.borrow_and_update().clone();
+        assert_eq!(snapshot.sections["log"].data["level"], "info");
+        store
+            .report_applied(Applied {
+                service: "s".into(),
+                instance: "i".into(),
+                versions: [("log".to_string(), 1)].into(),
+                errors: Default::default(),
+                at_ms: 0,
+            })
+            .await
+            .expect("report");
+        assert_eq!(store.applied().await.expect("applied").len(), 1);
+    }
+}

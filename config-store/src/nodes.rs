@@ -57,6 +57,9 @@ pub async fn keep_registered(
             _ = tick.tick() => {}
         }
         let mut conn = manager.clone();
+        if !registered {
+            warn_if_taken(&mut conn, &key, &record, timeout).await;
+        }
         let mut set = redis::cmd("SET");
         set.arg(&key).arg(&text).arg("PX").arg(ttl_ms);
         match tokio::time::timeout(timeout, set.query_async::<()>(&mut conn)).await {
@@ -89,6 +92,29 @@ pub async fn keep_registered(
             key,
             "node registry: cannot remove this node's registration; it expires by itself"
         ),
+    }
+}
+
+/// Node ids must be unique: a registration of another address under ours is logged, since the
+/// two nodes would keep replacing each other and admin-api would see only one of them.
+async fn warn_if_taken(
+    conn: &mut ConnectionManager,
+    key: &str,
+    record: &NodeRecord,
+    timeout: Duration,
+) {
+    let mut get = redis::cmd("GET");
+    get.arg(key);
+    if let Ok(Ok(Some(text))) =
+        tokio::time::timeout(timeout, get.query_async::<Option<String>>(conn)).await
+        && let Ok(other) = serde_json::from_str::<NodeRecord>(&text)
+        && other.grpc_address != record.grpc_address
+    {
+        tracing::error!(
+            node_id = %record.node_id,
+            other = %other.grpc_address,
+            "another broker is registered with this node.id; give every node its own node.id"
+        );
     }
 }
 
