@@ -2,7 +2,7 @@
 //! a single process), each with a BrokerAdmin gRPC client that carries the bearer token and TLS
 //! settings. Clients are created lazily and cached per address.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
 use parking_lot::Mutex;
 use proto::{
@@ -216,5 +216,3 @@ impl Nodes {
     }
 }
 
-/// Shared handle.
-pub type SharedNodes = Arc<Nodes>;
