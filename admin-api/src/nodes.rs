@@ -215,4 +215,3 @@ impl Nodes {
         Ok(found.into_iter().next())
     }
 }
-

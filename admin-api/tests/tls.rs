@@ -91,21 +91,11 @@ async fn broker_with(
     token: Option<&str>,
     tls: Option<TlsFiles>,
 ) -> (std::net::SocketAddr, tokio_util::sync::DropGuard) {
-    use std::sync::Arc;
-
     use broker_core::auth_grpc::GrpcAuthConfig;
     let grpc = GrpcAuthConfig {
-        address: format!("localhost:{}", auth.port()),
-        timeout: Duration::from_secs(2),
-        resolve_interval: Duration::from_millis(200),
-        connect_when_unavailable: false,
-        publish_when_unavailable: false,
-        subscribe_when_unavailable: false,
-        cache_max_size: 8,
-        cache_ttl: Duration::from_secs(60),
-        node_id: Arc::from("n"),
         token: token.map(str::to_owned),
         tls,
+        ..common::grpc_auth(format!("localhost:{}", auth.port()), "n")
     };
     let (_, addr, shutdown) = common::mqtt_broker("n", grpc).await;
     (addr, shutdown.drop_guard())

@@ -81,6 +81,23 @@ impl AuthService {
     }
 }
 
+/// How a test broker `node_id` calls auth-service at `address` (fail closed, no token, no TLS).
+pub fn grpc_auth(address: String, node_id: &str) -> GrpcAuthConfig {
+    GrpcAuthConfig {
+        address,
+        timeout: Duration::from_secs(2),
+        resolve_interval: Duration::from_millis(200),
+        connect_when_unavailable: false,
+        publish_when_unavailable: false,
+        subscribe_when_unavailable: false,
+        cache_max_size: 64,
+        cache_ttl: Duration::from_secs(60),
+        node_id: Arc::from(node_id),
+        token: None,
+        tls: None,
+    }
+}
+
 /// A broker node `id` authenticating through `grpc`, serving MQTT on 127.0.0.1:0 until the
 /// returned token is cancelled.
 pub async fn mqtt_broker(
@@ -132,19 +149,7 @@ impl Node {
         redis: &RedisServer,
         security: AdminSecurity,
     ) -> Self {
-        let grpc = GrpcAuthConfig {
-            address: auth.to_string(),
-            timeout: Duration::from_secs(2),
-            resolve_interval: Duration::from_millis(200),
-            connect_when_unavailable: false,
-            publish_when_unavailable: false,
-            subscribe_when_unavailable: false,
-            cache_max_size: 64,
-            cache_ttl: Duration::from_secs(60),
-            node_id: Arc::from(id),
-            token: None,
-            tls: None,
-        };
+        let grpc = grpc_auth(auth.to_string(), id);
         let (broker, mqtt, shutdown) = mqtt_broker(id, grpc).await;
         let (admin_listener, admin) = test_support::bind_tokio().await;
         let registration = Registration {
