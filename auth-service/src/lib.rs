@@ -16,4 +16,4 @@ pub mod store;
 pub mod watch;
 
 pub use chain::{Chain, DenyAction, Policy};
-pub use server::{Revocations, serve};
+pub use server::{Revocations, run, serve};

@@ -1,7 +1,7 @@
 //! `auth-service --conf <file>`: serves `tern.auth.v1.AuthService` (with health and reflection)
 //! from the `auth {}` block of a NanoMQ-format file, on `auth_service.bind`.
 
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -18,9 +18,6 @@ struct Args {
     #[arg(long)]
     check_config: bool,
 }
-
-/// How often the password and ACL files are checked for changes.
-const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -82,30 +79,31 @@ async fn serve(config: tern_config::Config, env: tern_config::Env) -> anyhow::Re
         .await
         .with_context(|| format!("auth_service.bind: cannot bind {}", config.auth_service.bind))?;
     tracing::info!(addr = %listener.local_addr()?, "auth-service listening");
-    let revocations = auth_service::Revocations::new();
-    if let Some(redis) = &config.redis {
-        let store = tern_config_store::RedisStore::start(
-            tern_config_store::redis_store::RedisSettings::from_config(redis),
-            shutdown.clone(),
-        )?;
-        let follower = auth_service::store::Follower {
-            file: config.source.clone(),
-            base_dir: std::env::current_dir().context("cannot read the working directory")?,
-            env,
-            passwords: built.passwords.clone(),
-            acl: built.acl.clone(),
-            revocations: revocations.clone(),
-            instance: config.node.id.clone(),
-        };
-        tokio::spawn(follower.run(std::sync::Arc::new(store), shutdown.clone()));
-    }
-    let chain = built.watch(&revocations, RELOAD_INTERVAL);
     let security = auth_service::server::Security::from_config(&config.auth_service);
     if security.token.is_none() {
         tracing::warn!("auth_service.token is not set: AuthService accepts unauthenticated calls");
     }
-    auth_service::server::serve_secured(chain, revocations, listener, security, wait_for_signal())
-        .await?;
+    let store = match &config.redis {
+        Some(redis) => {
+            let store = tern_config_store::RedisStore::start(
+                tern_config_store::redis_store::RedisSettings::from_config(redis),
+                shutdown.clone(),
+            )?;
+            let settings = auth_service::store::StoreSettings {
+                file: config.source.clone(),
+                base_dir: std::env::current_dir().context("cannot read the working directory")?,
+                env,
+                instance: config.node.id.clone(),
+            };
+            Some((
+                std::sync::Arc::new(store) as std::sync::Arc<dyn tern_config_store::ConfigStore>,
+                settings,
+            ))
+        }
+        None => None,
+    };
+    let options = auth_service::server::RunOptions { security, store };
+    auth_service::server::run_with(built, listener, options, wait_for_signal()).await?;
     shutdown.cancel();
     Ok(())
 }

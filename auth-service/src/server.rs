@@ -59,6 +59,56 @@ impl Default for Revocations {
     }
 }
 
+/// How often the password and ACL files are checked for changes.
+pub const RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs a built service on `listener` until `shutdown` completes: serves gRPC and re-reads the
+/// watched files every [`RELOAD_INTERVAL`] (and follows Redis rule changes). What the `auth-service` binary and `tern start` run.
+pub async fn run(
+    built: crate::setup::Built,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    run_with(built, listener, RunOptions::default(), shutdown).await
+}
+
+/// What [`run_with`] adds to [`run`].
+#[derive(Debug, Default)]
+pub struct RunOptions {
+    /// Token and TLS required of callers.
+    pub security: Security,
+    /// Apply `auth` changes from a config store (rules and users through admin-api).
+    pub store: Option<(Arc<dyn tern_config_store::ConfigStore>, crate::store::StoreSettings)>,
+}
+
+/// [`run`] with `options`: a secured server, and the config store followed.
+pub async fn run_with(
+    built: crate::setup::Built,
+    listener: TcpListener,
+    options: RunOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let revocations = Revocations::new();
+    let stop_following = tokio_util::sync::CancellationToken::new();
+    if let Some((store, settings)) = options.store {
+        let follower = crate::store::Follower {
+            file: settings.file,
+            base_dir: settings.base_dir,
+            env: settings.env,
+            passwords: built.passwords.clone(),
+            acl: built.acl.clone(),
+            revocations: revocations.clone(),
+            instance: settings.instance,
+        };
+        tokio::spawn(follower.run(store, stop_following.clone()));
+    }
+    let (chain, watchers) = built.start_watchers(&revocations, RELOAD_INTERVAL);
+    let served = serve_secured(chain, revocations, listener, options.security, shutdown).await;
+    drop(watchers);
+    stop_following.cancel();
+    served
+}
+
 /// Serves `chain` on `listener` until `shutdown` completes, without TLS or token.
 pub async fn serve(
     chain: Arc<Chain>,
@@ -101,7 +151,14 @@ pub async fn serve_secured(
     reporter.set_serving::<AuthServiceServer<AuthGrpc>>().await;
     let reflection =
         proto::grpc::reflection().map_err(|e| ServeError::Reflection(e.to_string()))?;
-    let service = AuthGrpc::new(chain, revocations.0);
+    // Ends the brokers' WatchRevocations streams when shutdown begins; a graceful shutdown waits
+    // for every open request, and those streams never end on their own.
+    let (stopping, stop_rx) = tokio::sync::watch::channel(());
+    let service = AuthGrpc::new(chain, revocations.0).with_stop(stop_rx);
+    let shutdown = async move {
+        shutdown.await;
+        stopping.send_replace(());
+    };
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &security.tls {
         builder = builder.tls_config(tls.server().map_err(ServeError::Tls)?)?;

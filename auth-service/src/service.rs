@@ -13,8 +13,11 @@ use proto::{
     types::v1::ClientInfo,
 };
 use tern_acl::{Action, ClientPolicy, Permission, RuleAction};
-use tokio::sync::broadcast;
-use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
+use tokio::sync::{broadcast, watch};
+use tokio_stream::{
+    Stream, StreamExt,
+    wrappers::{BroadcastStream, WatchStream},
+};
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -32,12 +35,21 @@ pub struct AuthGrpc {
     /// Revocations for WatchRevocations subscribers (bounded; a lagging subscriber is told to
     /// drop everything).
     revocations: broadcast::Sender<Revocation>,
+    /// Changes when the server shuts down: WatchRevocations streams end then, so a graceful
+    /// shutdown does not wait for brokers to hang up their never-ending watch.
+    stopping: watch::Receiver<()>,
 }
 
 impl AuthGrpc {
     /// A service answering from `chain`; `revocations` feeds WatchRevocations.
     pub fn new(chain: Arc<Chain>, revocations: broadcast::Sender<Revocation>) -> Self {
-        Self { chain, revocations }
+        Self { chain, revocations, stopping: watch::channel(()).1 }
+    }
+
+    /// Ends every WatchRevocations stream once `stopping` changes (or its sender is dropped).
+    pub fn with_stop(mut self, stopping: watch::Receiver<()>) -> Self {
+        self.stopping = stopping;
+        self
     }
 }
 
@@ -174,13 +186,17 @@ impl AuthService for AuthGrpc {
         request: Request<WatchRevocationsRequest>,
     ) -> Result<Response<Self::WatchRevocationsStream>, Status> {
         tracing::debug!(node_id = %request.get_ref().node_id, "revocation watcher joined");
-        let stream = BroadcastStream::new(self.revocations.subscribe()).map(|item| {
-            Ok(item.unwrap_or_else(|_lagged| Revocation {
+        let revocations = BroadcastStream::new(self.revocations.subscribe()).map(|item| {
+            Some(Ok(item.unwrap_or_else(|_lagged| Revocation {
                 scope: Some(pb::revocation::Scope::All(true)),
                 disconnect: false,
                 reason: "revocations were missed".into(),
-            }))
+            })))
         });
+        let mut stopping = self.stopping.clone();
+        stopping.mark_unchanged();
+        let stop = WatchStream::from_changes(stopping).map(|()| None);
+        let stream = revocations.merge(stop).take_while(Option::is_some).filter_map(|item| item);
         Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -54,10 +54,26 @@ impl Built {
     /// notifications — each reported to brokers through `revocations`; returns the chain to serve.
     /// The watchers run until the runtime shuts down.
     pub fn watch(self, revocations: &Revocations, file_interval: Duration) -> Arc<Chain> {
-        tokio::spawn(crate::watch::watch_files(self.watched, file_interval, revocations.clone()));
+        let (chain, watchers) = self.start_watchers(revocations, file_interval);
+        watchers.detach();
+        chain
+    }
+
+    /// Like [`Built::watch`], with the watchers stopped when the returned [`Watchers`] is dropped
+    /// (for a service that stops without its runtime, as in `tern start`).
+    pub fn start_watchers(
+        self,
+        revocations: &Revocations,
+        file_interval: Duration,
+    ) -> (Arc<Chain>, Watchers) {
+        let mut tasks = vec![tokio::spawn(crate::watch::watch_files(
+            self.watched,
+            file_interval,
+            revocations.clone(),
+        ))];
         if let Some(redis) = self.redis {
             let revocations = revocations.clone();
-            tokio::spawn(async move {
+            tasks.push(tokio::spawn(async move {
                 redis
                     .watch_changes(move |change, reason| {
                         tracing::debug!(?change, reason, "Redis rules changed");
@@ -71,9 +87,28 @@ impl Built {
                         );
                     })
                     .await;
-            });
+            }));
         }
-        self.chain
+        (self.chain, Watchers(tasks))
+    }
+}
+
+/// The running watchers of a [`Built`] service; dropping it stops them.
+#[derive(Debug)]
+pub struct Watchers(Vec<tokio::task::JoinHandle<()>>);
+
+impl Watchers {
+    /// Lets the watchers run until the runtime shuts down.
+    pub fn detach(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for Watchers {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
     }
 }
 

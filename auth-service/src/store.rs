@@ -18,6 +18,19 @@ use crate::{
     setup::rules_of,
 };
 
+/// Where the follower re-reads the configuration from, and its name.
+#[derive(Debug)]
+pub struct StoreSettings {
+    /// The configuration file the service started from (`None`: defaults).
+    pub file: Option<PathBuf>,
+    /// The directory relative paths resolve against.
+    pub base_dir: PathBuf,
+    /// Environment overrides, applied as at start.
+    pub env: tern_config::Env,
+    /// This instance's name in `GET /configuration`.
+    pub instance: String,
+}
+
 /// What the follower changes, and how it re-reads the configuration.
 #[derive(Debug)]
 pub struct Follower {

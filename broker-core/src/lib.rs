@@ -20,6 +20,7 @@ pub mod config;
 pub mod config_follow;
 pub mod connection;
 pub mod events;
+pub mod events_grpc;
 pub mod mailbox;
 pub mod message;
 pub mod registry;

@@ -7,7 +7,8 @@ use broker_core::{
     Broker, BrokerConfig,
     auth::{AllowAll, Authenticator},
     auth_grpc::{GrpcAuth, GrpcAuthConfig},
-    events::NoEvents,
+    events::{EventSink, NoEvents},
+    events_grpc::{GrpcEvents, GrpcEventsConfig},
 };
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +28,9 @@ struct Args {
 
 /// How long connections get to close after SIGINT/SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long webhook-relay gets to acknowledge the last events after the connections closed.
+const EVENT_FLUSH_GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -110,7 +114,15 @@ async fn serve(
         .iter()
         .filter_map(|l| Some(format!("{}@{}", l.info.name, l.socket.local_addr().ok()?)))
         .collect();
-    let broker = Broker::new(settings, auth, Arc::new(NoEvents));
+    let emitter = GrpcEventsConfig::from_config(&config).map(|relay| {
+        tracing::info!(address = %relay.address, "sending events to webhook-relay");
+        GrpcEvents::start(relay)
+    });
+    let events: Arc<dyn EventSink> = match &emitter {
+        Some(emitter) => Arc::new(emitter.clone()),
+        None => Arc::new(NoEvents),
+    };
+    let broker = Broker::new(settings, auth, events);
     let shutdown = CancellationToken::new();
     let admin = match &config.broker_admin {
         Some(admin) => {
@@ -172,6 +184,15 @@ async fn serve(
             Err(_) => tracing::warn!("BrokerAdmin did not stop within {SHUTDOWN_GRACE:?}"),
             _ => {}
         }
+    }
+    if let Some(emitter) = emitter
+        && !emitter.flush(EVENT_FLUSH_GRACE).await
+    {
+        let stats = emitter.stats();
+        tracing::warn!(
+            unacknowledged = stats.buffered,
+            "webhook-relay did not acknowledge every event within {EVENT_FLUSH_GRACE:?}; they are lost"
+        );
     }
     Ok(())
 }

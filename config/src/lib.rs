@@ -68,9 +68,9 @@ pub use log::{LogConfig, LogLevel, LogTarget};
 pub use mqtt::{MAX_PACKET_SIZE_LIMIT, MqttConfig, Overflow, SharedStrategy};
 pub use node::{NodeConfig, SysConfig, default_node_id};
 pub use secret::Secret;
-pub use services::{AuthServiceConfig, UnavailablePolicy};
+pub use services::{AuthServiceConfig, UnavailablePolicy, WebhookRelayConfig};
 pub use units::{ByteSize, PlainUnit, format_duration, parse_duration};
-pub use webhook::{BodyEncoding, WebhookConfig, WebhookEvent, WebhookRule};
+pub use webhook::{BodyEncoding, DeliveryMode, WebhookConfig, WebhookEvent, WebhookRule};
 
 use crate::reader::Reader;
 use crate::source::SourceIndex;
@@ -92,6 +92,9 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `webhook {}`: webhook-relay; the block's presence enables it.
     pub webhook: Option<WebhookConfig>,
+    /// `webhooks.<name> {}` (Tern): more webhook targets, each with its own URL, headers and
+    /// rules, in file order.
+    pub webhooks: Vec<WebhookConfig>,
     /// `sys {}` (Tern): periodic `$SYS` statistics.
     pub sys: SysConfig,
     /// `node {}` (Tern): this node's identity.
@@ -103,6 +106,8 @@ pub struct Config {
     pub broker_admin: Option<BrokerAdminConfig>,
     /// `redis {}` (Tern): node registry and config store.
     pub redis: Option<RedisConfig>,
+    /// `webhook_relay {}` (Tern): where webhook-relay listens, its outbox, how brokers reach it.
+    pub webhook_relay: WebhookRelayConfig,
     /// The file this configuration was loaded from (`None` for defaults or [`parse_str`]).
     pub source: Option<PathBuf>,
 }
@@ -117,11 +122,13 @@ impl Default for Config {
             log: LogConfig::default(),
             auth: AuthConfig::default(),
             webhook: None,
+            webhooks: Vec::new(),
             sys: SysConfig::default(),
             node: NodeConfig::default(),
             auth_service: AuthServiceConfig::default(),
             broker_admin: None,
             redis: None,
+            webhook_relay: WebhookRelayConfig::default(),
             source: None,
         }
     }
@@ -135,6 +142,14 @@ pub struct Loaded {
     pub config: Config,
     /// Human-readable warnings, each naming where it comes from.
     pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Every webhook target: NanoMQ's `webhook {}` first, then `webhooks.<name> {}` in file
+    /// order.
+    pub fn webhook_targets(&self) -> impl Iterator<Item = &WebhookConfig> {
+        self.webhook.iter().chain(&self.webhooks)
+    }
 }
 
 /// Load `path`, resolving includes and relative paths (certificates, the log directory)
@@ -174,11 +189,13 @@ pub fn parse_str(
         log: log::read(&mut reader),
         auth: auth::read(&mut reader),
         webhook: webhook::read(&mut reader),
+        webhooks: webhook::read_named(&mut reader),
         sys: node::read_sys(&mut reader),
         node: node::read_node(&mut reader),
         auth_service: services::read_auth_service(&mut reader),
         broker_admin: cluster::read_broker_admin(&mut reader),
         redis: cluster::read_redis(&mut reader),
+        webhook_relay: services::read_webhook_relay(&mut reader),
         source: None,
     };
     let (problems, warnings) = reader.finish(applied.ignored);

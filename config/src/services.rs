@@ -1,8 +1,9 @@
-//! Tern's own service blocks (NanoMQ has no equivalent): where auth-service listens and how
-//! brokers reach it.
+//! Tern's own service blocks (NanoMQ has no equivalent): where auth-service and webhook-relay
+//! listen and how brokers reach them.
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::PathBuf,
     time::Duration,
 };
 
@@ -72,28 +73,8 @@ pub(crate) fn read_auth_service(r: &mut Reader<'_>) -> AuthServiceConfig {
     if r.has("auth_service") && r.block("auth_service").is_none() {
         return d;
     }
-    let bind = match r.non_empty("auth_service.bind") {
-        Some(text) => match text.parse::<SocketAddr>() {
-            Ok(addr) => addr,
-            Err(_) => {
-                r.error(
-                    "auth_service.bind",
-                    format!("{text:?} is not an address like 0.0.0.0:50051"),
-                );
-                d.bind
-            }
-        },
-        None => d.bind,
-    };
-    let address = r.non_empty("auth_service.address");
-    if let Some(a) = &address {
-        let valid = a.rsplit_once(':').is_some_and(|(host, port)| {
-            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0)
-        });
-        if !valid {
-            r.error("auth_service.address", format!("{a:?} is not host:port"));
-        }
-    }
+    let bind = read_bind(r, "auth_service.bind", d.bind);
+    let address = read_address(r, "auth_service.address");
     let u = &d.on_unavailable;
     let token = crate::cluster::read_token(r, "auth_service.token");
     let tls = crate::cluster::read_grpc_tls(r, "auth_service.tls");
@@ -113,5 +94,123 @@ pub(crate) fn read_auth_service(r: &mut Reader<'_>) -> AuthServiceConfig {
             publish: r.choice("auth_service.on_unavailable.publish", u.publish, PERMITS),
             subscribe: r.choice("auth_service.on_unavailable.subscribe", u.subscribe, PERMITS),
         },
+    }
+}
+
+/// A listen address such as `0.0.0.0:50051`.
+fn read_bind(r: &mut Reader<'_>, key: &str, default: SocketAddr) -> SocketAddr {
+    match r.non_empty(key) {
+        Some(text) => match text.parse::<SocketAddr>() {
+            Ok(addr) => addr,
+            Err(_) => {
+                r.error(key, format!("{text:?} is not an address like {default}"));
+                default
+            }
+        },
+        None => default,
+    }
+}
+
+/// A `host:port` a client connects to.
+fn read_address(r: &mut Reader<'_>, key: &str) -> Option<String> {
+    let address = r.non_empty(key);
+    if let Some(a) = &address {
+        let valid = a.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0)
+        });
+        if !valid {
+            r.error(key, format!("{a:?} is not host:port"));
+        }
+    }
+    address
+}
+
+/// `webhook_relay {}` (Tern): the relay's own settings and how brokers reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRelayConfig {
+    /// `webhook_relay.bind`: where the webhook-relay binary serves gRPC (EventIngest,
+    /// EventStream, health, reflection). Default `0.0.0.0:50052`. Restart to change.
+    pub bind: SocketAddr,
+    /// `webhook_relay.address`: `host:port` where brokers send their events. Unset: brokers
+    /// produce no events. Restart to change.
+    pub address: Option<String>,
+    /// `webhook_relay.outbox`: the relay's on-disk outbox file (redb). Default
+    /// `tern-webhook-outbox.redb` in the working directory. Restart to change.
+    pub outbox: PathBuf,
+    /// `webhook_relay.retention`: how long events stay in the relay's log for
+    /// `EventStream.Subscribe` resumes (pending and dead-lettered deliveries are kept until
+    /// delivered or re-driven). Default 1h.
+    pub retention: Duration,
+    /// `webhook_relay.metrics_bind`: where the relay serves Prometheus text at `/metrics`.
+    /// Unset: no metrics endpoint.
+    pub metrics_bind: Option<SocketAddr>,
+    /// `webhook_relay.buffer_size`: most events a broker holds unsent, and most it holds sent but
+    /// unacknowledged; beyond either the oldest is dropped and counted. Default 100000.
+    pub buffer_size: u32,
+    /// `webhook_relay.batch_size`: most events per batch on the broker's stream. Default 512.
+    pub batch_size: u32,
+    /// `webhook_relay.reconnect_delay`: the broker's wait before reopening a broken stream
+    /// (doubled per failure up to 10× this). Default 500ms.
+    pub reconnect_delay: Duration,
+    /// `webhook_relay.stream_events`: event names (as in webhook rules) brokers produce for
+    /// `EventStream` subscribers even when no webhook rule and no connected subscriber wants
+    /// them — so a subscriber can resume without gaps. Default none.
+    pub stream_events: Vec<crate::WebhookEvent>,
+}
+
+impl Default for WebhookRelayConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 50052),
+            address: None,
+            outbox: PathBuf::from("tern-webhook-outbox.redb"),
+            retention: Duration::from_secs(3600),
+            metrics_bind: None,
+            buffer_size: 100_000,
+            batch_size: 512,
+            reconnect_delay: Duration::from_millis(500),
+            stream_events: Vec::new(),
+        }
+    }
+}
+
+pub(crate) fn read_webhook_relay(r: &mut Reader<'_>) -> WebhookRelayConfig {
+    let d = WebhookRelayConfig::default();
+    if r.has("webhook_relay") && r.block("webhook_relay").is_none() {
+        return d;
+    }
+    let metrics_bind = r.has("webhook_relay.metrics_bind").then(|| {
+        read_bind(r, "webhook_relay.metrics_bind", SocketAddr::from(([0, 0, 0, 0], 9102)))
+    });
+    let mut stream_events = Vec::new();
+    for name in r.string_list("webhook_relay.stream_events").unwrap_or_default() {
+        let wanted = name.trim().to_ascii_lowercase();
+        match crate::WebhookEvent::ALL.iter().find(|(n, _)| *n == wanted) {
+            Some((_, event)) => stream_events.push(*event),
+            None => r.error(
+                "webhook_relay.stream_events",
+                format!("unknown event {name:?} (use names such as on_message_publish)"),
+            ),
+        }
+    }
+    let reconnect_delay =
+        r.duration("webhook_relay.reconnect_delay", d.reconnect_delay, PlainUnit::Seconds);
+    if reconnect_delay.is_zero() {
+        r.error("webhook_relay.reconnect_delay", "must be greater than 0");
+    }
+    WebhookRelayConfig {
+        bind: read_bind(r, "webhook_relay.bind", d.bind),
+        address: read_address(r, "webhook_relay.address"),
+        outbox: r.path("webhook_relay.outbox").unwrap_or(d.outbox),
+        retention: r.duration("webhook_relay.retention", d.retention, PlainUnit::Seconds),
+        metrics_bind,
+        buffer_size: r.u32_in("webhook_relay.buffer_size", d.buffer_size, 1, 100_000_000),
+        batch_size: r.u32_in("webhook_relay.batch_size", d.batch_size, 1, 65_536),
+        reconnect_delay: if reconnect_delay.is_zero() {
+            d.reconnect_delay
+        } else {
+            reconnect_delay
+        },
+        stream_events,
     }
 }

@@ -1,5 +1,6 @@
-//! `webhook {}`: which broker events webhook-relay posts where. The block's presence enables it;
-//! its rules are hot-reloadable.
+//! `webhook {}` (NanoMQ's single target) and `webhooks.<name> {}` (Tern's named targets): which
+//! broker events webhook-relay posts where, and what counts as delivered. A block's presence
+//! enables it.
 
 use std::time::Duration;
 
@@ -10,9 +11,12 @@ use crate::reader::Reader;
 use crate::secret::Secret;
 use crate::units::PlainUnit;
 
-/// The `webhook {}` block.
+/// One webhook target: NanoMQ's `webhook {}` block or one of Tern's `webhooks.<name> {}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookConfig {
+    /// The target's name: `webhook` for NanoMQ's block, `<name>` for `webhooks.<name>`. Pending
+    /// deliveries in the relay's outbox are keyed by it.
+    pub name: String,
     /// `webhook.url` (NanoMQ, required): where events are POSTed.
     pub url: String,
     /// `webhook.headers.<name> = value` (NanoMQ) in file order; values are secrets (they often
@@ -31,6 +35,26 @@ pub struct WebhookConfig {
     /// `webhook.ssl {}`: TLS for an `https://` URL (NanoMQ parses but ignores it; Tern applies
     /// it).
     pub tls: Option<ClientTlsConfig>,
+    /// `delivery` (Tern): what counts as delivered. Default `sent` for NanoMQ's `webhook {}`
+    /// (receivers written for NanoMQ need not answer), `response` for `webhooks.<name>`.
+    pub delivery: DeliveryMode,
+    /// `max_age` (Tern): how long an event is retried before it becomes a dead letter. Default
+    /// 24h.
+    pub max_age: Duration,
+    /// `retry.initial` (Tern): first retry delay, doubled per attempt with jitter. Default 1s.
+    pub retry_initial: Duration,
+    /// `retry.max` (Tern): longest delay between two attempts. Default 1m.
+    pub retry_max: Duration,
+}
+
+/// What counts as a delivered webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryMode {
+    /// A 2xx answer. Timeouts, 5xx, 408 and 429 are retried; other answers are dead letters.
+    Response,
+    /// The request was written in full (NanoMQ's behaviour). Only connection and write failures
+    /// are retried; the answer, if any, is ignored.
+    Sent,
 }
 
 /// How the `payload` field of a webhook body is encoded.
@@ -111,24 +135,51 @@ impl WebhookEvent {
     }
 }
 
+/// NanoMQ's `webhook {}` block (delivery `sent` by default).
 pub(crate) fn read(r: &mut Reader<'_>) -> Option<WebhookConfig> {
-    r.block("webhook")?;
+    read_target(r, "webhook", "webhook", DeliveryMode::Sent)
+}
+
+/// Tern's `webhooks.<name> {}` blocks, in file order (delivery `response` by default).
+pub(crate) fn read_named(r: &mut Reader<'_>) -> Vec<WebhookConfig> {
+    let Some(names) = r.block("webhooks") else { return Vec::new() };
+    let mut targets = Vec::new();
+    for name in names {
+        let key = format!("webhooks.{name}");
+        if name == "webhook" || name.contains(['/', '+', '#']) {
+            r.error(&key, "target names must not be `webhook` (NanoMQ's block) or contain / + #");
+        }
+        if let Some(target) = read_target(r, &key, &name, DeliveryMode::Response) {
+            targets.push(target);
+        }
+    }
+    targets
+}
+
+fn read_target(
+    r: &mut Reader<'_>,
+    prefix: &str,
+    name: &str,
+    default_delivery: DeliveryMode,
+) -> Option<WebhookConfig> {
+    r.block(prefix)?;
+    let k = |key: &str| format!("{prefix}.{key}");
     // `enable` is the NanoMQ 0.14–0.18 switch; honour an explicit `false`.
-    if !r.bool("webhook.enable", true) {
-        r.consume("webhook");
+    if !r.bool(&k("enable"), true) {
+        r.consume(prefix);
         return None;
     }
-    let url = match r.non_empty("webhook.url") {
+    let url = match r.non_empty(&k("url")) {
         Some(url) => {
             if let Err(reason) = validate_http_url(&url) {
-                r.error("webhook.url", reason);
+                r.error(&k("url"), reason);
             }
             url
         }
         None => {
-            if r.peek_text("webhook.url").is_none() {
+            if r.peek_text(&k("url")).is_none() {
                 r.error(
-                    "webhook.url",
+                    &k("url"),
                     "is required (the http:// or https:// URL events are posted to)",
                 );
             }
@@ -136,16 +187,16 @@ pub(crate) fn read(r: &mut Reader<'_>) -> Option<WebhookConfig> {
         }
     };
     let headers = r
-        .entries("webhook.headers")
+        .entries(&k("headers"))
         .unwrap_or_default()
         .into_iter()
         .map(|(name, value)| (name, Secret::new(value)))
         .collect();
-    if r.has("webhook.body") {
-        r.block("webhook.body");
+    if r.has(&k("body")) {
+        r.block(&k("body"));
     }
     let body_encoding = r.choice(
-        "webhook.body.encoding",
+        &k("body.encoding"),
         BodyEncoding::Plain,
         &[
             ("plain", BodyEncoding::Plain),
@@ -153,19 +204,12 @@ pub(crate) fn read(r: &mut Reader<'_>) -> Option<WebhookConfig> {
             ("base62", BodyEncoding::Base62),
         ],
     );
-    let cancel_timeout = match r.opt_duration("webhook.cancel_timeout", PlainUnit::Millis) {
-        Some(d) if d.is_zero() => {
-            r.error("webhook.cancel_timeout", "must be greater than 0");
-            Duration::from_millis(5000)
-        }
-        Some(d) => d,
-        None => Duration::from_millis(5000),
-    };
+    let cancel_timeout = positive(r, &k("cancel_timeout"), Duration::from_millis(5000));
     let mut events = Vec::new();
-    if let Some(count) = r.list_len("webhook.events") {
+    if let Some(count) = r.list_len(&k("events")) {
         let names: Vec<&str> = WebhookEvent::ALL.iter().map(|(name, _)| *name).collect();
         for i in 0..count {
-            let key = format!("webhook.events.{i}");
+            let key = format!("{prefix}.events.{i}");
             if r.block(&key).is_none() {
                 continue;
             }
@@ -188,22 +232,76 @@ pub(crate) fn read(r: &mut Reader<'_>) -> Option<WebhookConfig> {
                     None
                 }
             };
-            let topic = r.non_empty(&format!("{key}.topic"));
+            let topic_key = format!("{key}.topic");
+            let topic = r.non_empty(&topic_key);
+            if let Some(filter) = &topic
+                && let Err(reason) = validate_filter(filter)
+            {
+                r.error(&topic_key, format!("{filter:?} is not a valid topic filter: {reason}"));
+            }
             if let Some(event) = event {
                 events.push(WebhookRule { event, topic });
             }
         }
     }
-    if events.is_empty() && r.peek_text("webhook.url").is_some() {
-        r.warn(format!("{}: webhook has no events; it sends nothing", r.location("webhook")));
+    if events.is_empty() && r.peek_text(&k("url")).is_some() {
+        r.warn(format!("{}: {prefix} has no events; it sends nothing", r.location(prefix)));
+    }
+    let delivery = r.choice(
+        &k("delivery"),
+        default_delivery,
+        &[("response", DeliveryMode::Response), ("sent", DeliveryMode::Sent)],
+    );
+    let max_age = positive(r, &k("max_age"), Duration::from_secs(24 * 3600));
+    if r.has(&k("retry")) {
+        r.block(&k("retry"));
+    }
+    let retry_initial = positive(r, &k("retry.initial"), Duration::from_secs(1));
+    let retry_max = positive(r, &k("retry.max"), Duration::from_secs(60));
+    if retry_max < retry_initial {
+        r.error(&k("retry.max"), "must not be less than retry.initial");
     }
     Some(WebhookConfig {
+        name: name.to_string(),
         url,
         headers,
         body_encoding,
-        pool_size: r.u32_in("webhook.pool_size", 32, 1, u32::MAX),
+        pool_size: r.u32_in(&k("pool_size"), 32, 1, 4096),
         cancel_timeout,
         events,
-        tls: read_client_tls(r, "webhook.ssl"),
+        tls: read_client_tls(r, &k("ssl")),
+        delivery,
+        max_age,
+        retry_initial,
+        retry_max,
     })
+}
+
+/// A duration that must be greater than zero (a plain integer is milliseconds for
+/// `cancel_timeout`, NanoMQ's unit, and seconds otherwise).
+fn positive(r: &mut Reader<'_>, key: &str, default: Duration) -> Duration {
+    let plain =
+        if key.ends_with("cancel_timeout") { PlainUnit::Millis } else { PlainUnit::Seconds };
+    match r.opt_duration(key, plain) {
+        Some(d) if d.is_zero() => {
+            r.error(key, "must be greater than 0");
+            default
+        }
+        Some(d) => d,
+        None => default,
+    }
+}
+
+/// Checks an MQTT topic filter: `#` only last and alone in its level, `+` alone in its level.
+fn validate_filter(filter: &str) -> Result<(), &'static str> {
+    let levels: Vec<&str> = filter.split('/').collect();
+    for (i, level) in levels.iter().enumerate() {
+        if level.contains('#') && (*level != "#" || i + 1 != levels.len()) {
+            return Err("`#` must be the last level, on its own");
+        }
+        if level.contains('+') && *level != "+" {
+            return Err("`+` must be a whole level");
+        }
+    }
+    Ok(())
 }

@@ -322,6 +322,26 @@ const CASES: &[Case] = &[
         env: &[],
         expect: &["nanomq.conf:1: mqtt: must be a block ({ ... })"],
     },
+    Case {
+        name: "unknown webhook delivery mode",
+        conf: "webhooks.audit {\n  url = \"http://h/\"\n  delivery = maybe\n  events = [{event = on_message_publish, topic = \"a/#/b\"}]\n}\n",
+        files: &[],
+        env: &[],
+        expect: &[
+            r#"nanomq.conf:3: webhooks.audit.delivery: unknown value "maybe""#,
+            r#"webhooks.audit.events.0.topic: "a/#/b" is not a valid topic filter"#,
+        ],
+    },
+    Case {
+        name: "bad relay address",
+        conf: "webhook_relay {\n  address = \"relay\"\n  stream_events = [on_message_pub]\n}\n",
+        files: &[],
+        env: &[],
+        expect: &[
+            r#"nanomq.conf:2: webhook_relay.address: "relay" is not host:port"#,
+            r#"webhook_relay.stream_events: unknown event "on_message_pub""#,
+        ],
+    },
 ];
 
 #[test]

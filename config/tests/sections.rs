@@ -247,6 +247,45 @@ fn http_server_and_client_tls() {
 }
 
 #[test]
+fn webhook_targets_and_the_relay_block() {
+    let text = "webhook {\n  url = \"http://h/mqtt\"\n  events = [{event = on_message_publish, topic = \"#\"}]\n}\n\
+                webhooks.audit {\n  url = \"https://audit.example.com/events\"\n  headers.x-token = abc\n  max_age = 10m\n  retry { initial = 200ms, max = 5s }\n  events = [{event = on_client_connected}]\n}\n\
+                webhooks.legacy {\n  url = \"http://l/\"\n  delivery = sent\n  events = [{event = on_message_publish}]\n}\n\
+                webhook_relay {\n  bind = \"127.0.0.1:6000\"\n  address = \"relay:6000\"\n  outbox = \"data/outbox.redb\"\n  retention = 2h\n  metrics_bind = \"127.0.0.1:9102\"\n  buffer_size = 1000\n  batch_size = 64\n  stream_events = [on_message_publish, ON_CLIENT_CONNECTED]\n}\n";
+    let dir = common::workdir();
+    let loaded = parse(text, dir.path());
+    assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
+    let c = &loaded.config;
+    let targets: Vec<(&str, tern_config::DeliveryMode)> =
+        c.webhook_targets().map(|t| (t.name.as_str(), t.delivery)).collect();
+    use tern_config::DeliveryMode::{Response, Sent};
+    assert_eq!(targets, [("webhook", Sent), ("audit", Response), ("legacy", Sent)]);
+    let audit = &c.webhooks[0];
+    assert_eq!(audit.headers[0].0, "x-token");
+    assert_eq!(audit.max_age, Duration::from_secs(600));
+    assert_eq!(
+        (audit.retry_initial, audit.retry_max),
+        (Duration::from_millis(200), Duration::from_secs(5))
+    );
+    let nanomq = c.webhook.as_ref().unwrap();
+    assert_eq!(
+        (nanomq.max_age, nanomq.retry_initial),
+        (Duration::from_secs(86400), Duration::from_secs(1))
+    );
+    let relay = &c.webhook_relay;
+    assert_eq!(relay.bind, addr("127.0.0.1:6000"));
+    assert_eq!(relay.address.as_deref(), Some("relay:6000"));
+    assert_eq!(relay.outbox, dir.path().join("data/outbox.redb"));
+    assert_eq!(relay.retention, Duration::from_secs(7200));
+    assert_eq!(relay.metrics_bind, Some(addr("127.0.0.1:9102")));
+    assert_eq!((relay.buffer_size, relay.batch_size), (1000, 64));
+    assert_eq!(
+        relay.stream_events,
+        [tern_config::WebhookEvent::MessagePublish, tern_config::WebhookEvent::ClientConnected]
+    );
+}
+
+#[test]
 fn legacy_enable_false_turns_a_block_off() {
     let text = "webhook {\n  enable = false\n  url = \"http://h/\"\n}\nhttp_server {\n  enable = false\n}\nauth.http_auth {\n  enable = false\n}\n";
     let loaded = parse(text, Path::new("."));

@@ -199,7 +199,7 @@ fn event_messages_roundtrip() {
     };
     assert_eq!(batch.events.len(), 13, "one event of each type");
     roundtrip(&batch);
-    roundtrip(&events::Ack { durable_sequence: 13, incarnation: 42 });
+    roundtrip(&events::Ack { durable_sequence: 13, incarnation: 42, wanted_types: vec![10, 2] });
     roundtrip(&events::SubscribeRequest {
         types: vec![events::EventType::MessagePublish.into()],
         topic_filters: vec!["sensors/+/temp".into()],

@@ -1,10 +1,16 @@
 //! `tern`: the command-line entry point. Parses the command line, starts the runtime and calls the
 //! library; each subcommand lives in its own library module.
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use tern::bench::{self, BenchArgs};
+use tern::{
+    bench::{self, BenchArgs},
+    health::{self, HealthArgs},
+    launch,
+    pubsub::{self, PubArgs, SubArgs},
+};
+use tokio_util::sync::CancellationToken;
 
 /// Tern: MQTT broker system.
 #[derive(Debug, Parser)]
@@ -20,6 +26,27 @@ enum Command {
     Bench(Box<BenchArgs>),
     /// Hash a password for the password file (`"user": "<hash>"` lines in nanomq_pwd.conf).
     Passwd(PasswdArgs),
+    /// Run Tern in one process: broker-core and auth-service from one configuration file.
+    Start(StartArgs),
+    /// Check that a Tern service answers (gRPC health, MQTT CONNACK); for container health checks.
+    Health(HealthArgs),
+    /// Publish a message (mosquitto_pub's flags).
+    Pub(Box<PubArgs>),
+    /// Subscribe and print messages (mosquitto_sub's flags).
+    Sub(Box<SubArgs>),
+}
+
+/// `tern start`.
+#[derive(Debug, clap::Args)]
+struct StartArgs {
+    /// Configuration file (HOCON, NanoMQ's `nanomq.conf` format). Falls back to
+    /// `NANOMQ_CONF_PATH`, then `TERN_CONF`; without any, the built-in etc/tern.conf (anonymous
+    /// MQTT on 1883, WebSocket on 8083/mqtt).
+    #[arg(long = "conf", value_name = "FILE")]
+    conf: Option<PathBuf>,
+    /// Load and check the configuration, print the problems or "ok", and exit.
+    #[arg(long)]
+    check_config: bool,
 }
 
 /// `tern passwd`.
@@ -42,6 +69,172 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Bench(args) => run_bench(&args),
         Command::Passwd(args) => run_passwd(args),
+        Command::Start(args) => run_start(&args),
+        Command::Health(args) => run_health(&args),
+        Command::Pub(args) => {
+            let quiet = args.connect.quiet;
+            run_client(quiet, |stop| async move { pubsub::publish::run(&args, &stop).await })
+        }
+        Command::Sub(args) => {
+            let quiet = args.connect.quiet;
+            run_client(quiet, |stop| async move {
+                let mut out = std::io::stdout();
+                pubsub::subscribe::run(&args, &mut out, &stop).await
+            })
+        }
+    }
+}
+
+/// Runs `tern pub` / `tern sub` on a small runtime; prints the failure as mosquitto would and
+/// exits with its code. SIGINT / SIGTERM make the client disconnect cleanly and exit 0, as
+/// mosquitto_sub does.
+fn run_client<F, Fut>(quiet: bool, client: F) -> ExitCode
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = Result<(), pubsub::Failure>>,
+{
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("Error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let stop = CancellationToken::new();
+        let signalled = stop.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            signalled.cancel();
+        });
+        client(stop).await
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            if !quiet {
+                eprintln!("{}", failure.message);
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn run_start(args: &StartArgs) -> ExitCode {
+    let env = tern_config::Env::from_process();
+    let loaded = match launch::load_config(args.conf.as_deref(), &env) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("tern: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("tern: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.check_config {
+        for warning in &loaded.warnings {
+            eprintln!("warning: {warning}");
+        }
+        // The auth chain is built (not served) so that its files and settings are checked too.
+        return match runtime.block_on(async { auth_service::setup::build(&loaded.config) }) {
+            Ok(_) => {
+                println!("ok");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("tern: auth-service: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let tern_log = env.get("TERN_LOG").map(str::to_owned);
+    let _telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("tern: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let source = loaded.config.source.as_ref().map_or_else(
+        || {
+            args.conf
+                .as_ref()
+                .map_or(launch::DEFAULT_CONFIG_NAME.into(), |p| p.display().to_string())
+        },
+        |p| p.display().to_string(),
+    );
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let running = match launch::start(loaded.config, shutdown.clone()).await {
+            Ok(running) => running,
+            Err(error) => {
+                eprintln!("tern: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        for note in &running.notes {
+            eprintln!("note: {note}");
+        }
+        println!("Tern {} started from {source}", env!("CARGO_PKG_VERSION"));
+        for endpoint in &running.endpoints {
+            println!("  {endpoint}");
+        }
+        println!("Stop with Ctrl-C (SIGINT) or SIGTERM.");
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            shutdown.cancel();
+        });
+        match running.wait().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("tern: {error}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn run_health(args: &HealthArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("tern health: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(health::run(args)) {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("tern health: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Returns on SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

@@ -6,9 +6,15 @@
 //!   over fixed ports.
 //! - [`eventually`]: poll a condition until it holds or a deadline passes, instead of sleeping.
 //! - [`mqtt`]: a raw MQTT client on Tern's codec, and packet builders.
+//! - [`cli`]: the `tern` command-line clients as processes (`pub`, a subscribed `sub`).
+//! - [`nanomq`]: the NanoMQ fixture files laid out in a working directory, on free ports.
+//! - [`pki`]: a test CA issuing server and client certificates as PEM files.
 //! - [`install_crypto_provider`]: the process-wide rustls provider (aws-lc-rs), as every `main` does.
 
+pub mod cli;
 pub mod mqtt;
+pub mod nanomq;
+pub mod pki;
 mod redis_server;
 
 use std::{future::Future, net::SocketAddr, time::Duration};

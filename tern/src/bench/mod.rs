@@ -13,7 +13,7 @@
 //! with one call), counters published once per batch, and its own CPU use measured every second
 //! (`load tool saturated` is printed when it nears what its cores can give).
 
-pub mod client;
+pub use crate::client;
 pub mod payload;
 mod publisher;
 pub mod report;

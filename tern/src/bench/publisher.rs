@@ -237,7 +237,7 @@ fn handle_input(
     conn: &mut Connection,
     ids: &mut PacketIds,
     result: &mut PubResult,
-) -> Result<(), super::client::ClientError> {
+) -> Result<(), crate::client::ClientError> {
     while let Some(packet) = conn.decode()? {
         match packet {
             Packet::PubAck(ack) if ids.release(ack.packet_id) => result.acked += 1,
@@ -251,7 +251,7 @@ fn handle_input(
             }
             Packet::PubComp(comp) if ids.release(comp.packet_id) => result.acked += 1,
             Packet::Disconnect(d) => {
-                return Err(super::client::ClientError::Protocol(format!(
+                return Err(crate::client::ClientError::Protocol(format!(
                     "the broker disconnected: {:?}",
                     d.reason_code
                 )));

@@ -274,6 +274,7 @@ pub async fn run(args: &BenchArgs) -> Result<Summary, BenchError> {
         port: args.port(),
         transport: args.transport,
         cafile: args.cafile.as_deref(),
+        client_cert: None,
         insecure: args.insecure,
         ws_path: &args.ws_path,
         version: args.version,

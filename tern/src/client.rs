@@ -1,19 +1,21 @@
-//! One MQTT client connection of the load tool: TCP, TLS or WebSocket (over either) to the broker,
-//! CONNECT / CONNACK, then a read and a write half with their buffers. The packets are encoded and
-//! decoded with `mqtt-codec` directly (the client side of it); the publisher and subscriber loops
-//! batch their output in [`Connection::wbuf`] and write it with one call.
+//! One MQTT client connection, shared by `tern bench`, `tern pub` and `tern sub`: TCP, TLS
+//! (optionally with a client certificate) or WebSocket (over either) to the broker, CONNECT /
+//! CONNACK, then a read and a write half with their buffers. The packets are encoded and decoded
+//! with `mqtt-codec` directly (the client side of it); callers batch their output in
+//! [`Connection::wbuf`] and write it with one call.
 
 use std::{io, net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use bytes::BytesMut;
 use mqtt_codec::{
-    ConnectReasonCode, DecodeContext, Disconnect, DisconnectReasonCode, Packet, ProtocolVersion,
+    ConnAck, ConnectReasonCode, DecodeContext, Disconnect, DisconnectReasonCode, Packet,
+    ProtocolVersion,
 };
 use rustls::{
     ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
 };
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime, pem::PemObject};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf},
     net::TcpStream,
@@ -65,7 +67,8 @@ impl Transport {
         }
     }
 
-    fn is_tls(self) -> bool {
+    /// Whether TLS is under MQTT (or under the WebSocket).
+    pub fn is_tls(self) -> bool {
         matches!(self, Self::Tls | Self::Wss)
     }
 }
@@ -82,9 +85,9 @@ pub enum ClientError {
     /// The WebSocket upgrade failed.
     #[error("websocket: {0}")]
     WebSocket(String),
-    /// The broker refused the connection.
-    #[error("connection refused by the broker: {0:?}")]
-    Refused(ConnectReasonCode),
+    /// The broker refused the connection (the CONNACK says why).
+    #[error("connection refused by the broker: {:?}", .0.reason_code)]
+    Refused(Box<ConnAck>),
     /// The broker broke the protocol or answered unexpectedly.
     #[error("protocol: {0}")]
     Protocol(String),
@@ -142,6 +145,8 @@ pub struct TargetOptions<'a> {
     pub transport: Transport,
     /// CA certificates (PEM) to verify the broker with.
     pub cafile: Option<&'a Path>,
+    /// Client certificate chain and private key (PEM) for mutual TLS.
+    pub client_cert: Option<(&'a Path, &'a Path)>,
     /// Accept any broker certificate.
     pub insecure: bool,
     /// WebSocket path.
@@ -164,7 +169,7 @@ impl Target {
             .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "host has no address"))?;
         let tls = if options.transport.is_tls() {
-            let config = tls_config(options.cafile, options.insecure)?;
+            let config = tls_config(options.cafile, options.insecure, options.client_cert)?;
             let name = ServerName::try_from(options.host.to_owned())
                 .map_err(|e| ClientError::Tls(format!("server name {}: {e}", options.host)))?;
             Some((TlsConnector::from(Arc::new(config)), name))
@@ -184,14 +189,46 @@ impl Target {
         })
     }
 
+    /// The transport.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// The CONNECT [`Target::open`] sends: clean session, the target's keep alive and
+    /// credentials, and (MQTT 5) the largest Receive Maximum and packet size.
+    pub fn connect_packet(&self, client_id: &str) -> mqtt_codec::Connect {
+        let mut connect = mqtt_codec::Connect::new(self.version, client_id.into(), self.keep_alive);
+        connect.username = self.username.as_deref().map(Into::into);
+        connect.password =
+            self.password.as_ref().map(|p| bytes::Bytes::from(p.clone().into_bytes()));
+        if self.version.is_v5() {
+            // Let the broker send as much as its own window allows.
+            connect.properties.receive_maximum = std::num::NonZeroU16::new(u16::MAX);
+            connect.properties.maximum_packet_size = std::num::NonZeroU32::new(MAX_PACKET);
+        }
+        connect
+    }
+
     /// Opens a connection and completes the MQTT handshake (clean session).
     pub async fn open(&self, client_id: &str) -> Result<Connection, ClientError> {
-        tokio::time::timeout(OPEN_TIMEOUT, self.open_inner(client_id))
+        self.open_with(self.connect_packet(client_id)).await.map(|(conn, _)| conn)
+    }
+
+    /// Opens a connection and completes the MQTT handshake with `connect`; returns the
+    /// connection and the broker's CONNACK.
+    pub async fn open_with(
+        &self,
+        connect: mqtt_codec::Connect,
+    ) -> Result<(Connection, ConnAck), ClientError> {
+        tokio::time::timeout(OPEN_TIMEOUT, self.open_inner(connect))
             .await
             .map_err(|_| ClientError::Timeout)?
     }
 
-    async fn open_inner(&self, client_id: &str) -> Result<Connection, ClientError> {
+    async fn open_inner(
+        &self,
+        connect: mqtt_codec::Connect,
+    ) -> Result<(Connection, ConnAck), ClientError> {
         let tcp = TcpStream::connect(self.addr).await?;
         tcp.set_nodelay(true)?;
         let stream: Box<dyn Io> = match (self.transport, &self.tls) {
@@ -217,17 +254,8 @@ impl Target {
             ctx: DecodeContext::client(self.version, MAX_PACKET),
             version: self.version,
             server_receive_maximum: u16::MAX,
-            keep_alive: Duration::from_secs(u64::from(self.keep_alive)),
+            keep_alive: Duration::from_secs(u64::from(connect.keep_alive)),
         };
-        let mut connect = mqtt_codec::Connect::new(self.version, client_id.into(), self.keep_alive);
-        connect.username = self.username.as_deref().map(Into::into);
-        connect.password =
-            self.password.as_ref().map(|p| bytes::Bytes::from(p.clone().into_bytes()));
-        if self.version.is_v5() {
-            // Let the broker send as much as its own window allows.
-            connect.properties.receive_maximum = std::num::NonZeroU16::new(u16::MAX);
-            connect.properties.maximum_packet_size = std::num::NonZeroU32::new(MAX_PACKET);
-        }
         conn.queue(&Packet::Connect(Box::new(connect)))?;
         conn.flush().await?;
         match conn.read_packet().await? {
@@ -238,9 +266,9 @@ impl Target {
                 if let Some(keep_alive) = ack.properties.server_keep_alive {
                     conn.keep_alive = Duration::from_secs(u64::from(keep_alive));
                 }
-                Ok(conn)
+                Ok((conn, *ack))
             }
-            Packet::ConnAck(ack) => Err(ClientError::Refused(ack.reason_code)),
+            Packet::ConnAck(ack) => Err(ClientError::Refused(ack)),
             other => Err(ClientError::Protocol(format!(
                 "expected CONNACK, got {:?}",
                 other.packet_type()
@@ -368,16 +396,19 @@ pub async fn write_or_flush<W: AsyncWrite + Unpin>(
     }
 }
 
-fn tls_config(cafile: Option<&Path>, insecure: bool) -> Result<ClientConfig, ClientError> {
+fn tls_config(
+    cafile: Option<&Path>,
+    insecure: bool,
+    client_cert: Option<(&Path, &Path)>,
+) -> Result<ClientConfig, ClientError> {
     let builder = ClientConfig::builder();
-    let config = if insecure {
+    let builder = if insecure {
         let provider = rustls::crypto::CryptoProvider::get_default()
             .cloned()
             .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-            .with_no_client_auth()
     } else {
         let Some(cafile) = cafile else {
             return Err(ClientError::Tls(
@@ -391,9 +422,19 @@ fn tls_config(cafile: Option<&Path>, insecure: bool) -> Result<ClientConfig, Cli
             let cert = cert.map_err(|e| ClientError::Tls(format!("{}: {e}", cafile.display())))?;
             roots.add(cert).map_err(|e| ClientError::Tls(format!("{}: {e}", cafile.display())))?;
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        builder.with_root_certificates(roots)
     };
-    Ok(config)
+    let Some((cert, key)) = client_cert else {
+        return Ok(builder.with_no_client_auth());
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| ClientError::Tls(format!("{}: {e}", cert.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| ClientError::Tls(format!("{}: {e}", key.display())))?;
+    builder
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| ClientError::Tls(format!("client certificate {}: {e}", cert.display())))
 }
 
 /// `--insecure`: accepts any certificate (still checks handshake signatures).

@@ -1,0 +1,587 @@
+//! The event emitter: an [`EventSink`] that batches broker events onto webhook-relay's
+//! `EventIngest` stream, at least once.
+//!
+//! `emit` pushes the event onto a bounded lock-free queue (`ArrayQueue::force_push`: when it is
+//! full the **oldest** event is displaced and counted in [`EmitterStats::dropped`]); it never
+//! waits on the network and takes no lock. One sender task drains the queue, numbering events
+//! (per-node sequence without gaps, this run's incarnation), converts them to protobuf and sends
+//! them in batches. It keeps every sent event until the relay acknowledges it durable and, after a
+//! reconnect, sends everything unacknowledged again (the relay skips what it already holds); that
+//! window is bounded by the same size, dropping the oldest beyond it. A relay that is down costs
+//! memory up to twice `webhook_relay.buffer_size` events, never publish latency.
+//!
+//! Which events are produced: the kinds named by the configuration's webhook rules and
+//! `webhook_relay.stream_events` (known at start, so nothing is missed before the relay
+//! connects), plus the kinds the relay asks for in its acks (its own rules and its connected
+//! `EventStream` subscribers). `wants()` is one atomic load.
+
+use std::{
+    collections::VecDeque,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, Ordering::Relaxed},
+    },
+    time::Duration,
+};
+
+use crossbeam_queue::ArrayQueue;
+use proto::{
+    events::v1::{self as pb, event::Payload, event_ingest_client::EventIngestClient},
+    types::v1 as types,
+};
+use tokio::sync::{Notify, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::{
+    auth_grpc::client_info,
+    events::{BrokerEvent, Event, EventKind, EventSink, SubscriptionEvent},
+    message::{Delivery, Message},
+};
+
+/// Batches in flight on the stream before the sender waits for acks.
+const MAX_UNACKED_BATCHES: usize = 16;
+
+/// The emitter's settings.
+#[derive(Debug, Clone)]
+pub struct GrpcEventsConfig {
+    /// `host:port` of webhook-relay.
+    pub address: String,
+    /// This node's id.
+    pub node_id: Arc<str>,
+    /// Most events held (unsent plus unacknowledged).
+    pub buffer_size: usize,
+    /// Most events per batch.
+    pub batch_size: usize,
+    /// First wait before reopening a broken stream.
+    pub reconnect_delay: Duration,
+    /// Kinds produced regardless of what the relay asks for (from the configuration).
+    pub always: Vec<EventKind>,
+}
+
+impl GrpcEventsConfig {
+    /// The emitter's settings of a loaded configuration, when it names a relay.
+    pub fn from_config(config: &tern_config::Config) -> Option<Self> {
+        let relay = &config.webhook_relay;
+        let always = config
+            .webhook_targets()
+            .flat_map(|t| t.events.iter().map(|r| r.event))
+            .chain(relay.stream_events.iter().copied())
+            .map(kind_of)
+            .collect();
+        Some(Self {
+            address: relay.address.clone()?,
+            node_id: Arc::from(config.node.id.as_str()),
+            buffer_size: relay.buffer_size as usize,
+            batch_size: relay.batch_size as usize,
+            reconnect_delay: relay.reconnect_delay,
+            always,
+        })
+    }
+}
+
+fn kind_of(event: tern_config::WebhookEvent) -> EventKind {
+    use tern_config::WebhookEvent as W;
+    match event {
+        W::ClientConnect => EventKind::ClientConnect,
+        W::ClientConnack => EventKind::ClientConnack,
+        W::ClientConnected => EventKind::ClientConnected,
+        W::ClientDisconnected => EventKind::ClientDisconnected,
+        W::ClientSubscribe => EventKind::ClientSubscribe,
+        W::ClientUnsubscribe => EventKind::ClientUnsubscribe,
+        W::SessionSubscribed => EventKind::SessionSubscribed,
+        W::SessionUnsubscribed => EventKind::SessionUnsubscribed,
+        W::SessionTerminated => EventKind::SessionTerminated,
+        W::MessagePublish => EventKind::MessagePublish,
+        W::MessageDelivered => EventKind::MessageDelivered,
+        W::MessageAcked => EventKind::MessageAcked,
+        W::MessageDropped => EventKind::MessageDropped,
+    }
+}
+
+/// The bit of a kind in a mask: the proto `EventType` value.
+fn bit(kind: EventKind) -> u32 {
+    let t = match kind {
+        EventKind::ClientConnect => pb::EventType::ClientConnect,
+        EventKind::ClientConnack => pb::EventType::ClientConnack,
+        EventKind::ClientConnected => pb::EventType::ClientConnected,
+        EventKind::ClientDisconnected => pb::EventType::ClientDisconnected,
+        EventKind::ClientSubscribe => pb::EventType::ClientSubscribe,
+        EventKind::ClientUnsubscribe => pb::EventType::ClientUnsubscribe,
+        EventKind::SessionSubscribed => pb::EventType::SessionSubscribed,
+        EventKind::SessionUnsubscribed => pb::EventType::SessionUnsubscribed,
+        EventKind::SessionTerminated => pb::EventType::SessionTerminated,
+        EventKind::MessagePublish => pb::EventType::MessagePublish,
+        EventKind::MessageDelivered => pb::EventType::MessageDelivered,
+        EventKind::MessageAcked => pb::EventType::MessageAcked,
+        EventKind::MessageDropped => pb::EventType::MessageDropped,
+    };
+    1 << (t as i32)
+}
+
+/// The emitter's counters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EmitterStats {
+    /// Events produced (numbered, dropped, or waiting to be numbered).
+    pub emitted: u64,
+    /// Events dropped because the buffer was full (oldest first).
+    pub dropped: u64,
+    /// Highest sequence the relay acknowledged as durable.
+    pub acked: u64,
+    /// Events held (unsent plus unacknowledged).
+    pub buffered: u64,
+    /// Streams opened (1 + reconnects).
+    pub connects: u64,
+}
+
+/// The sender's state, kept across reconnects.
+#[derive(Debug)]
+struct Sender {
+    /// Sequence of the next event.
+    next_seq: u64,
+    /// Numbered events not yet acknowledged, ascending.
+    unacked: VecDeque<(u64, BrokerEvent)>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: GrpcEventsConfig,
+    incarnation: u64,
+    /// Kinds from the configuration.
+    static_mask: u32,
+    /// Kinds the relay asked for (kept across reconnects).
+    relay_mask: AtomicU32,
+    /// Events emitted and not yet taken by the sender (bounded; the oldest is displaced).
+    queue: ArrayQueue<BrokerEvent>,
+    /// Events the sender holds unacknowledged (for stats).
+    unacked: AtomicU64,
+    /// Wakes the sender: new events.
+    wake: Notify,
+    /// Set by the first `emit` after the sender last drained, so one wake-up covers a burst and
+    /// `emit` rarely touches `wake`.
+    signalled: AtomicBool,
+    /// Events the sender has numbered (the next sequence - 1), for stats.
+    numbered: AtomicU64,
+    /// Signals every acknowledgement (for `flush`).
+    acked_watch: tokio::sync::watch::Sender<u64>,
+    dropped: AtomicU64,
+    acked: AtomicU64,
+    connects: AtomicU64,
+}
+
+/// The gRPC event emitter. Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct GrpcEvents {
+    shared: Arc<Shared>,
+}
+
+impl GrpcEvents {
+    /// Starts the sender task (it connects lazily and reconnects forever) and returns the sink.
+    pub fn start(config: GrpcEventsConfig) -> Self {
+        let static_mask = config.always.iter().fold(0, |m, k| m | bit(*k));
+        let buffer_size = config.buffer_size.max(1);
+        let incarnation = crate::clock::now_ms();
+        let shared = Arc::new(Shared {
+            config,
+            incarnation,
+            static_mask,
+            relay_mask: AtomicU32::new(0),
+            queue: ArrayQueue::new(buffer_size),
+            unacked: AtomicU64::new(0),
+            wake: Notify::new(),
+            signalled: AtomicBool::new(false),
+            numbered: AtomicU64::new(0),
+            acked_watch: tokio::sync::watch::channel(0).0,
+            dropped: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+            connects: AtomicU64::new(0),
+        });
+        tokio::spawn(run(Arc::downgrade(&shared)));
+        Self { shared }
+    }
+
+    /// Waits until the relay acknowledged every event emitted so far, or `timeout` passed;
+    /// returns whether everything was acknowledged (for a graceful shutdown).
+    pub async fn flush(&self, timeout: Duration) -> bool {
+        let s = &self.shared;
+        let mut acked = s.acked_watch.subscribe();
+        let drained = async {
+            loop {
+                if s.queue.is_empty() && s.unacked.load(Relaxed) == 0 {
+                    return;
+                }
+                s.wake.notify_one();
+                if acked.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, drained).await.is_ok()
+            && s.queue.is_empty()
+            && s.unacked.load(Relaxed) == 0
+    }
+
+    /// The emitter's counters.
+    pub fn stats(&self) -> EmitterStats {
+        let s = &self.shared;
+        EmitterStats {
+            emitted: s.numbered.load(Relaxed) + s.dropped.load(Relaxed) + s.queue.len() as u64,
+            dropped: s.dropped.load(Relaxed),
+            acked: s.acked.load(Relaxed),
+            buffered: s.queue.len() as u64 + s.unacked.load(Relaxed),
+            connects: s.connects.load(Relaxed),
+        }
+    }
+}
+
+impl EventSink for GrpcEvents {
+    fn wants(&self, kind: EventKind) -> bool {
+        let s = &self.shared;
+        (s.static_mask | s.relay_mask.load(Relaxed)) & bit(kind) != 0
+    }
+
+    fn emit(&self, event: BrokerEvent) {
+        let s = &self.shared;
+        if s.queue.force_push(event).is_some() {
+            s.count_drop();
+        }
+        if !s.signalled.load(Relaxed) && !s.signalled.swap(true, Ordering::AcqRel) {
+            s.wake.notify_one();
+        }
+    }
+}
+
+impl Shared {
+    fn count_drop(&self) {
+        let dropped = self.dropped.fetch_add(1, Relaxed) + 1;
+        if dropped.is_power_of_two() {
+            tracing::warn!(
+                dropped,
+                "event buffer full (webhook-relay slow or down): dropping the oldest events"
+            );
+        }
+    }
+
+    /// Moves emitted events into the sender's window, numbering them.
+    fn drain(&self, sender: &mut Sender) {
+        // Events pushed after this point signal again.
+        self.signalled.store(false, Ordering::Release);
+        while let Some(event) = self.queue.pop() {
+            sender.unacked.push_back((sender.next_seq, event));
+            sender.next_seq += 1;
+            if sender.unacked.len() > self.config.buffer_size.max(1) {
+                sender.unacked.pop_front();
+                self.count_drop();
+            }
+        }
+        self.numbered.store(sender.next_seq - 1, Relaxed);
+        self.unacked.store(sender.unacked.len() as u64, Relaxed);
+    }
+}
+
+/// The sender: (re)connects and streams until the emitter is dropped. The wait before a
+/// reconnect doubles per failed attempt up to 10× `reconnect_delay`, with jitter, and starts over
+/// once a stream was open.
+async fn run(weak: std::sync::Weak<Shared>) {
+    let mut failures: u32 = 0;
+    let mut sender = Sender { next_seq: 1, unacked: VecDeque::new() };
+    loop {
+        let Some(shared) = weak.upgrade() else { return };
+        let connects = shared.connects.load(Relaxed);
+        let reason = match stream_once(&shared, &mut sender).await {
+            Ok(()) => return,
+            Err(reason) => reason,
+        };
+        failures =
+            if shared.connects.load(Relaxed) > connects { 1 } else { failures.saturating_add(1) };
+        if failures == 1 {
+            tracing::warn!(address = %shared.config.address, %reason, "event stream to webhook-relay broken; reconnecting");
+        } else {
+            tracing::debug!(address = %shared.config.address, %reason, failures, "webhook-relay still unreachable");
+        }
+        let base = shared.config.reconnect_delay;
+        drop(shared);
+        let delay = base.saturating_mul(1 << (failures - 1).min(4)).min(base * 10);
+        tokio::time::sleep(delay.mul_f64(0.75 + fastrand::f64() / 2.0)).await;
+    }
+}
+
+/// One stream: sends everything unacknowledged, then new events as they come; returns when the
+/// stream breaks (`Err`) or the emitter is gone (`Ok`).
+async fn stream_once(shared: &Arc<Shared>, sender: &mut Sender) -> Result<(), String> {
+    let endpoint =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", shared.config.address))
+            .map_err(|e| e.to_string())?
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(5));
+    let channel = endpoint.connect().await.map_err(|e| format!("cannot connect: {e}"))?;
+    let mut client = EventIngestClient::new(channel);
+    let (tx, rx) = mpsc::channel::<pb::EventBatch>(MAX_UNACKED_BATCHES);
+    let mut acks = client
+        .publish(ReceiverStream::new(rx))
+        .await
+        .map_err(|status| format!("publish: {status}"))?
+        .into_inner();
+    shared.connects.fetch_add(1, Relaxed);
+    // Everything unacknowledged goes again.
+    let mut sent = shared.acked.load(Relaxed);
+    loop {
+        shared.drain(sender);
+        let unsent = sender.unacked.back().is_some_and(|(seq, _)| *seq > sent);
+        if unsent {
+            // Reserve first: a batch is built (and `sent` advanced) only once it can be queued.
+            tokio::select! {
+                permit = tx.reserve() => {
+                    let permit = permit.map_err(|_| "the stream closed".to_string())?;
+                    if let Some(batch) = next_batch(shared, sender, sent) {
+                        if let Some(last) = batch.events.last() {
+                            sent = last.sequence;
+                        }
+                        permit.send(batch);
+                    }
+                }
+                ack = acks.message() => handle_ack(shared, sender, ack)?,
+            }
+        } else {
+            tokio::select! {
+                _ = shared.wake.notified() => {}
+                ack = acks.message() => handle_ack(shared, sender, ack)?,
+            }
+        }
+    }
+}
+
+fn handle_ack(
+    shared: &Shared,
+    sender: &mut Sender,
+    ack: Result<Option<pb::Ack>, tonic::Status>,
+) -> Result<(), String> {
+    let ack =
+        ack.map_err(|status| format!("relay: {status}"))?.ok_or("the relay closed the stream")?;
+    let mask = ack.wanted_types.iter().fold(0u32, |m, t| m | (1u32 << (*t).clamp(0, 31)));
+    shared.relay_mask.store(mask, Relaxed);
+    if ack.incarnation == shared.incarnation && ack.durable_sequence > 0 {
+        shared.acked.fetch_max(ack.durable_sequence, Relaxed);
+        while sender.unacked.front().is_some_and(|(seq, _)| *seq <= ack.durable_sequence) {
+            sender.unacked.pop_front();
+        }
+        shared.unacked.store(sender.unacked.len() as u64, Relaxed);
+        shared.acked_watch.send_replace(ack.durable_sequence);
+    }
+    Ok(())
+}
+
+/// The next batch after sequence `sent`, converted to protobuf.
+fn next_batch(shared: &Shared, sender: &Sender, sent: u64) -> Option<pb::EventBatch> {
+    let start = sender.unacked.partition_point(|(seq, _)| *seq <= sent);
+    let picked: Vec<&(u64, BrokerEvent)> =
+        sender.unacked.range(start..).take(shared.config.batch_size).collect();
+    if picked.is_empty() {
+        return None;
+    }
+    let node = &shared.config.node_id;
+    let events = picked
+        .into_iter()
+        .map(|(seq, event)| pb::Event {
+            id: format!("{node}/{}/{seq}", shared.incarnation),
+            node_id: node.to_string(),
+            incarnation: shared.incarnation,
+            sequence: *seq,
+            timestamp_ms: event.timestamp_ms,
+            payload: Some(payload(&event.kind)),
+        })
+        .collect();
+    Some(pb::EventBatch { node_id: node.to_string(), incarnation: shared.incarnation, events })
+}
+
+fn message(m: &Message, qos: mqtt_codec::QoS, retain: bool, ids: &[u32]) -> types::Message {
+    let p = &m.properties;
+    types::Message {
+        topic: m.topic.to_string(),
+        payload: m.payload.clone(),
+        qos: i32::from(u8::from(qos)),
+        retain,
+        dup: false,
+        properties: Some(types::MessageProperties {
+            payload_format_indicator: p.payload_format_indicator.map(u32::from),
+            message_expiry_interval: p.message_expiry_interval,
+            content_type: p.content_type.as_ref().map(ToString::to_string),
+            response_topic: p.response_topic.as_ref().map(ToString::to_string),
+            correlation_data: p.correlation_data.clone(),
+            user_properties: p
+                .user_properties
+                .iter()
+                .map(|(k, v)| types::UserProperty { key: k.to_string(), value: v.to_string() })
+                .collect(),
+            subscription_identifiers: ids.to_vec(),
+        }),
+        from_client_id: m.from_client_id.to_string(),
+        from_username: m.from_username.as_ref().map(ToString::to_string),
+        received_at_ms: m.received_at_ms,
+    }
+}
+
+fn delivered(d: &Delivery) -> types::Message {
+    message(&d.message, d.qos, d.retain, &d.subscription_ids)
+}
+
+fn subscription(s: &SubscriptionEvent) -> types::Subscription {
+    let share_group = match s.filter.strip_prefix("$share/").and_then(|r| r.split_once('/')) {
+        Some((group, _)) => group.to_string(),
+        None if s.filter.starts_with("$queue/") => "$queue".to_string(),
+        None => String::new(),
+    };
+    types::Subscription {
+        topic_filter: s.filter.to_string(),
+        qos: i32::from(u8::from(s.options.qos)),
+        no_local: s.options.no_local,
+        retain_as_published: s.options.retain_as_published,
+        retain_handling: u32::from(s.retain_handling),
+        subscription_identifier: s.options.subscription_id.unwrap_or(0),
+        share_group,
+    }
+}
+
+fn payload(event: &Event) -> Payload {
+    let info = |c: &crate::auth::ClientIdentity| Some(client_info(c, false));
+    match event {
+        Event::ClientConnect { client } => {
+            Payload::ClientConnect(pb::ClientConnect { client: info(client) })
+        }
+        Event::ClientConnack { client, reason_code, session_present } => {
+            Payload::ClientConnack(pb::ClientConnack {
+                client: info(client),
+                reason_code: u32::from(*reason_code),
+                session_present: *session_present,
+            })
+        }
+        Event::ClientConnected { client, session_present, keepalive, session_expiry_interval } => {
+            Payload::ClientConnected(pb::ClientConnected {
+                client: info(client),
+                session_present: *session_present,
+                keepalive: u32::from(*keepalive),
+                session_expiry_interval: *session_expiry_interval,
+            })
+        }
+        Event::ClientDisconnected { client, reason_code, reason, graceful } => {
+            Payload::ClientDisconnected(pb::ClientDisconnected {
+                client: info(client),
+                reason_code: u32::from(*reason_code),
+                reason: reason.to_string(),
+                graceful: *graceful,
+            })
+        }
+        Event::ClientSubscribe { client, subscriptions } => {
+            Payload::ClientSubscribe(pb::ClientSubscribe {
+                client: info(client),
+                subscriptions: subscriptions.iter().map(subscription).collect(),
+            })
+        }
+        Event::ClientUnsubscribe { client, filters } => {
+            Payload::ClientUnsubscribe(pb::ClientUnsubscribe {
+                client: info(client),
+                topic_filters: filters.iter().map(ToString::to_string).collect(),
+            })
+        }
+        Event::SessionSubscribed { client, subscription: s } => {
+            Payload::SessionSubscribed(pb::SessionSubscribed {
+                client: info(client),
+                subscription: Some(subscription(s)),
+            })
+        }
+        Event::SessionUnsubscribed { client, filter } => {
+            Payload::SessionUnsubscribed(pb::SessionUnsubscribed {
+                client: info(client),
+                topic_filter: filter.to_string(),
+            })
+        }
+        Event::SessionTerminated { client, reason } => {
+            Payload::SessionTerminated(pb::SessionTerminated {
+                client: info(client),
+                reason: reason.to_string(),
+            })
+        }
+        Event::MessagePublish { message: m } => Payload::MessagePublish(pb::MessagePublish {
+            message: Some(message(m, m.qos, m.retain, &[])),
+        }),
+        Event::MessageDelivered { client, delivery } => {
+            Payload::MessageDelivered(pb::MessageDelivered {
+                client: info(client),
+                message: Some(delivered(delivery)),
+            })
+        }
+        Event::MessageAcked { client, delivery } => Payload::MessageAcked(pb::MessageAcked {
+            client: info(client),
+            message: Some(delivered(delivery)),
+        }),
+        Event::MessageDropped { client_id, message: m, reason } => {
+            Payload::MessageDropped(pb::MessageDropped {
+                client: client_id.as_ref().map(|id| types::ClientInfo {
+                    client_id: id.to_string(),
+                    ..Default::default()
+                }),
+                message: Some(message(m, m.qos, m.retain, &[])),
+                reason: reason.to_string(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::message;
+    use mqtt_codec::QoS;
+
+    fn emitter(buffer_size: usize) -> GrpcEvents {
+        GrpcEvents::start(GrpcEventsConfig {
+            // Nothing listens on port 1: the relay is down.
+            address: "127.0.0.1:1".into(),
+            node_id: Arc::from("n1"),
+            buffer_size,
+            batch_size: 16,
+            reconnect_delay: Duration::from_secs(60),
+            always: vec![EventKind::MessagePublish],
+        })
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_drops_the_oldest_and_counts_it_without_blocking() {
+        let events = emitter(3);
+        assert!(events.wants(EventKind::MessagePublish));
+        assert!(!events.wants(EventKind::ClientConnect), "no rule wants it");
+        for i in 0..5 {
+            events.emit(BrokerEvent {
+                timestamp_ms: i,
+                kind: Event::MessagePublish {
+                    message: message(&format!("t/{i}"), QoS::AtMostOnce, false),
+                },
+            });
+        }
+        let stats = events.stats();
+        assert_eq!((stats.emitted, stats.dropped, stats.buffered), (5, 2, 3));
+        let left: Vec<u64> =
+            std::iter::from_fn(|| events.shared.queue.pop()).map(|e| e.timestamp_ms).collect();
+        assert_eq!(left, [2, 3, 4], "the oldest went first");
+    }
+
+    #[test]
+    fn wanted_kinds_come_from_the_webhook_rules_and_stream_events() {
+        let text = "webhook {\n  url = \"http://h/\"\n  events = [{event = on_client_connack}]\n}\n\
+                    webhook_relay {\n  address = \"relay:50052\"\n  stream_events = [on_message_acked]\n}\n";
+        let loaded = tern_config::parse_str(
+            text,
+            "t.conf",
+            std::path::Path::new("."),
+            &tern_config::Env::new(),
+        );
+        let config = loaded.map(|l| l.config).unwrap_or_default();
+        let relay = GrpcEventsConfig::from_config(&config);
+        assert_eq!(
+            relay.map(|r| r.always),
+            Some(vec![EventKind::ClientConnack, EventKind::MessageAcked])
+        );
+        assert!(GrpcEventsConfig::from_config(&tern_config::Config::default()).is_none());
+    }
+}

@@ -1,0 +1,26 @@
+//! auth-service inside `tern start`: the chain from `auth {}`, served over its real gRPC
+//! interface on an ephemeral loopback port that only the in-process broker is told about.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use super::{Endpoint, LaunchError, Running, Service, Wiring, authority};
+
+pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), LaunchError> {
+    let fail = |message: String| LaunchError::Start { service: "auth-service", message };
+    let built = auth_service::setup::build(&wiring.config).map_err(|e| fail(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .map_err(|e| fail(format!("cannot bind 127.0.0.1:0: {e}")))?;
+    let addr = listener.local_addr().map_err(|e| fail(e.to_string()))?;
+    run.spawn(Service::AuthService, |stop| async move {
+        auth_service::run(built, listener, stop.cancelled_owned()).await.map_err(|e| e.to_string())
+    });
+    run.endpoints.push(Endpoint {
+        service: Service::AuthService.name(),
+        what: "gRPC AuthService, health, reflection".into(),
+        addr,
+        url: format!("http://{}", authority(addr)),
+    });
+    wiring.auth_service = Some(addr);
+    Ok(())
+}

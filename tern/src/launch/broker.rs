@@ -1,0 +1,75 @@
+//! broker-core inside `tern start`: the listeners of the file, authenticating every client
+//! through the in-process auth-service's gRPC interface and streaming events to the in-process
+//! webhook-relay's (as a compose deployment does).
+
+use std::sync::Arc;
+
+use broker_core::{
+    Broker, BrokerConfig,
+    auth_grpc::{GrpcAuth, GrpcAuthConfig},
+    events::{EventSink, NoEvents},
+    events_grpc::{GrpcEvents, GrpcEventsConfig},
+};
+use tern_config::ListenerKind;
+
+use super::{Endpoint, LaunchError, Running, Service, Wiring, authority};
+
+/// How long the broker waits at shutdown for the relay to acknowledge its last events.
+const EVENT_FLUSH_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), LaunchError> {
+    let fail = |message: String| LaunchError::Start { service: "broker-core", message };
+    let Some(auth_addr) = wiring.auth_service else {
+        return Err(fail("auth-service did not start before the broker".into()));
+    };
+    let mut config = wiring.config.clone();
+    config.auth_service.address = Some(auth_addr.to_string());
+    // Events go to the relay tern start runs, or nowhere (an address in the file is not used).
+    config.webhook_relay.address = wiring.webhook_relay.map(|addr| addr.to_string());
+    let Some(grpc) = GrpcAuthConfig::from_config(&config) else {
+        return Err(fail("no auth-service address".into()));
+    };
+    let settings = BrokerConfig::from_config(&config);
+    let listeners = broker_core::server::bind_listeners(&config, &settings)
+        .await
+        .map_err(|e| fail(format!("cannot start listeners: {e}")))?;
+    let enabled = config.listeners.iter().filter(|l| l.enable);
+    for (listener, conf) in listeners.iter().zip(enabled) {
+        let addr = listener.socket.local_addr().map_err(|e| fail(e.to_string()))?;
+        let path = conf.path.as_deref().unwrap_or(tern_config::DEFAULT_WS_PATH);
+        let (what, url) = match conf.kind {
+            ListenerKind::Tcp => ("MQTT over TCP", format!("mqtt://{}", authority(addr))),
+            ListenerKind::Ssl => ("MQTT over TLS", format!("mqtts://{}", authority(addr))),
+            ListenerKind::Ws => ("MQTT over WebSocket", format!("ws://{}{path}", authority(addr))),
+            ListenerKind::Wss => {
+                ("MQTT over secure WebSocket", format!("wss://{}{path}", authority(addr)))
+            }
+        };
+        let what = match conf.name.as_str() {
+            "default" => what.to_owned(),
+            name => format!("{what} ({name})"),
+        };
+        run.endpoints.push(Endpoint { service: Service::BrokerCore.name(), what, addr, url });
+    }
+    let auth = Arc::new(GrpcAuth::start(grpc));
+    let emitter = GrpcEventsConfig::from_config(&config).map(GrpcEvents::start);
+    let events: Arc<dyn EventSink> = match &emitter {
+        Some(emitter) => Arc::new(emitter.clone()),
+        None => Arc::new(NoEvents),
+    };
+    let broker = Broker::new(settings, auth, events);
+    run.spawn(Service::BrokerCore, |stop| async move {
+        broker_core::run(broker, listeners, stop).await;
+        // The relay stops after the broker: hand it the last events first.
+        if let Some(emitter) = emitter
+            && !emitter.flush(EVENT_FLUSH_GRACE).await
+        {
+            tracing::warn!(
+                unacknowledged = emitter.stats().buffered,
+                "webhook-relay did not acknowledge every event within {EVENT_FLUSH_GRACE:?}"
+            );
+        }
+        Ok(())
+    });
+    Ok(())
+}

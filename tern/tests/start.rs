@@ -1,0 +1,304 @@
+//! `tern start`, the real binary: it prints where everything listens, a `tern pub` / `tern sub`
+//! pair exchanges messages through it, a NanoMQ user's own files (the seed's
+//! nanomq-file-auth.conf with its password and ACL files) work unchanged apart from addresses,
+//! SIGINT / SIGTERM stop it cleanly, and a `webhook {}` block is served by the in-process
+//! webhook-relay.
+
+use std::{path::Path, process::Stdio};
+
+use test_support::cli::{Cli, Output, WAIT, write};
+use test_support::nanomq::Layout;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::Child,
+};
+
+fn cli() -> Cli {
+    Cli::new(env!("CARGO_BIN_EXE_tern"))
+}
+
+async fn run(args: &[&str]) -> Output {
+    cli().run(args).await
+}
+
+/// A running `tern start` and what it printed.
+struct Started {
+    child: Child,
+    banner: Vec<String>,
+    stderr: String,
+}
+
+impl Started {
+    /// Runs `tern start <args>` in `dir` (with `env`) and reads its banner.
+    async fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = cli().command();
+        command.current_dir(dir).arg("start").args(args).stdout(Stdio::piped());
+        command.stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("tern start runs");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut banner = Vec::new();
+        let ready = tokio::time::timeout(WAIT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let done = line.starts_with("Stop with");
+                banner.push(line);
+                if done {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        let mut stderr = String::new();
+        if ready != Ok(true) {
+            let _ = child.kill().await;
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = tokio::io::AsyncReadExt::read_to_string(&mut pipe, &mut stderr).await;
+            }
+            panic!("tern start did not start: {banner:?}\n{stderr}");
+        }
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let mut err_lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        // Notes are printed before the banner's last line, so they are already in the pipe.
+        while let Ok(Ok(Some(line))) =
+            tokio::time::timeout(std::time::Duration::from_millis(200), err_lines.next_line()).await
+        {
+            stderr.push_str(&line);
+            stderr.push('\n');
+        }
+        tokio::spawn(async move { while let Ok(Some(_)) = err_lines.next_line().await {} });
+        Self { child, banner, stderr }
+    }
+
+    /// The port printed for the first endpoint line containing `what`.
+    fn port(&self, what: &str) -> String {
+        let line = self
+            .banner
+            .iter()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what} in {:#?}", self.banner));
+        let url = line.split_whitespace().last().expect("a URL at the end");
+        let after_host = url.rsplit_once(':').expect("host:port").1;
+        after_host.split('/').next().expect("port").to_owned()
+    }
+
+    /// Sends `signal` and expects a clean exit.
+    async fn stop(mut self, signal: rustix::process::Signal) {
+        let pid = self.child.id().expect("running");
+        let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid");
+        rustix::process::kill_process(pid, signal).expect("signal");
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("tern start stops in time")
+            .expect("wait");
+        assert!(status.success(), "clean exit after {signal:?}: {status:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_on_free_ports_serves_pub_and_sub_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = write(
+        dir.path(),
+        "tern.conf",
+        r#"
+        listeners.tcp { bind = "127.0.0.1:0" }
+        listeners.ws { bind = "127.0.0.1:0/mqtt" }
+        "#,
+    );
+    let tern = Started::spawn(dir.path(), &["--conf", &conf], &[]).await;
+    assert!(tern.banner[0].starts_with("Tern "), "{:?}", tern.banner);
+    assert!(tern.banner.iter().any(|l| l.contains("auth-service") && l.contains("127.0.0.1")));
+    let tcp = tern.port("MQTT over TCP");
+    let ws = tern.port("MQTT over WebSocket");
+    let sub = cli().subscriber(&["-p", &tcp, "-t", "greet/#", "-C", "2", "-v"]).await;
+    assert_eq!(run(&["pub", "-p", &tcp, "-t", "greet/tcp", "-m", "hi"]).await.code, Some(0));
+    assert_eq!(
+        run(&["pub", "--ws", "-p", &ws, "-t", "greet/ws", "-m", "hey", "-q", "1"]).await.code,
+        Some(0)
+    );
+    let out = sub.finish().await;
+    assert_eq!(out.stdout, "greet/tcp hi\ngreet/ws hey\n");
+
+    // The probes the compose health checks run.
+    let auth = format!("127.0.0.1:{}", tern.port("auth-service"));
+    let grpc = run(&["health", "grpc", &auth]).await;
+    assert_eq!((grpc.code, grpc.stdout.trim()), (Some(0), format!("{auth}: SERVING").as_str()));
+    let service = run(&["health", "grpc", &auth, "--service", "tern.auth.v1.AuthService"]).await;
+    assert_eq!(service.code, Some(0), "{service:?}");
+    let mqtt = run(&["health", "mqtt", &format!("127.0.0.1:{tcp}")]).await;
+    assert_eq!(mqtt.code, Some(0), "{mqtt:?}");
+    tern.stop(rustix::process::Signal::TERM).await;
+    let down = run(&["health", "mqtt", &format!("127.0.0.1:{tcp}")]).await;
+    assert_eq!(down.code, Some(1), "{down:?}");
+    assert!(down.stderr.starts_with("tern health: "), "{down:?}");
+}
+
+/// A webhook receiver: every request's `authorization` header and JSON body.
+async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<(String, serde_json::Value)>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let tx = tx.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let json = serde_json::from_str(&body).expect("a JSON body");
+                let _ = tx.send((auth, json));
+                "ok"
+            }
+        }),
+    );
+    let (listener, addr) = test_support::bind_tokio().await;
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("receiver serves") });
+    (format!("http://{addr}/hook"), rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_block_is_delivered_by_the_in_process_relay() {
+    let (url, mut requests) = receiver().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = write(
+        dir.path(),
+        "tern.conf",
+        &format!(
+            r#"
+            listeners.tcp {{ bind = "127.0.0.1:0" }}
+            webhook {{
+              url = "{url}"
+              headers.authorization = "Bearer seed-token"
+              events = [ {{ event = "on_message_publish", topic = "hooked/#" }} ]
+            }}
+            webhook_relay {{ outbox = "outbox.redb", address = "192.0.2.1:50052" }}
+            "#
+        ),
+    );
+    let tern = Started::spawn(dir.path(), &["--conf", &conf], &[]).await;
+    assert!(
+        tern.banner.iter().any(|l| l.contains("webhook-relay") && l.contains("EventIngest")),
+        "{:?}",
+        tern.banner
+    );
+    assert!(
+        tern.stderr.contains("webhook_relay.address"),
+        "the address in the file is not used, and tern start says so: {}",
+        tern.stderr
+    );
+    let tcp = tern.port("MQTT over TCP");
+    assert_eq!(run(&["pub", "-p", &tcp, "-t", "other/1", "-m", "skip"]).await.code, Some(0));
+    assert_eq!(run(&["pub", "-p", &tcp, "-t", "hooked/1", "-m", "hello"]).await.code, Some(0));
+    let (auth, body) = tokio::time::timeout(WAIT, requests.recv())
+        .await
+        .expect("a webhook in time")
+        .expect("receiver running");
+    assert_eq!(auth, "Bearer seed-token");
+    assert_eq!(body["action"], "message_publish");
+    assert_eq!(body["topic"], "hooked/1", "only the filtered topic: {body}");
+    assert_eq!(body["payload"], "hello");
+    assert!(dir.path().join("outbox.redb").exists(), "the outbox is where the file says");
+    tern.stop(rustix::process::Signal::TERM).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_in_default_runs_and_stops_on_sigint() {
+    // The shipped default binds 1883 and 8083; environment overrides move it to free ports.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = [
+        ("TERN_LISTENERS__TCP__BIND", "127.0.0.1:0"),
+        ("TERN_LISTENERS__WS__BIND", "127.0.0.1:0/mqtt"),
+    ];
+    let tern = Started::spawn(dir.path(), &[], &env).await;
+    assert!(tern.banner[0].contains("etc/tern.conf (built in)"), "{:?}", tern.banner);
+    assert!(tern.banner.iter().any(|l| l.contains("ws://127.0.0.1:") && l.ends_with("/mqtt")));
+    let tcp = tern.port("MQTT over TCP");
+    let sub = cli().subscriber(&["-p", &tcp, "-t", "t", "-C", "1", "-V", "5"]).await;
+    assert_eq!(run(&["pub", "-p", &tcp, "-t", "t", "-m", "anon", "-V", "5"]).await.code, Some(0));
+    assert_eq!(sub.finish().await.stdout, "anon\n");
+    tern.stop(rustix::process::Signal::INT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nanomq_users_file_auth_config_works_unchanged() {
+    test_support::install_crypto_provider();
+    let layout = Layout::new("nanomq-file-auth.conf", None);
+    let dir = &layout.dir;
+    let tern = Started::spawn(dir.path(), &["--conf", "nanomq-file-auth.conf"], &[]).await;
+    // The webhook block is served by the in-process relay.
+    assert!(
+        tern.banner.iter().any(|l| l.contains("webhook-relay")),
+        "the relay runs for the webhook block: {:?}",
+        tern.banner
+    );
+    let tcp = tern.port("MQTT over TCP");
+    let tls = tern.port("MQTT over TLS");
+    let ca = layout.cafile();
+    let ca = ca.as_str();
+
+    // admin may do anything, over TCP and TLS.
+    let admin = ["-u", "admin", "-P", "public"];
+    let sub_args = [
+        &["-p", tls.as_str(), "-h", "localhost", "--cafile", ca][..],
+        &admin,
+        &["-t", "#", "-C", "1", "-v"],
+    ]
+    .concat();
+    let sub = cli().subscriber(&sub_args).await;
+    let publish =
+        [&["pub", "-p", tcp.as_str(), "-t", "any/where", "-m", "m1"][..], &admin].concat();
+    assert_eq!(run(&publish).await.code, Some(0));
+    assert_eq!(sub.finish().await.stdout, "any/where m1\n");
+
+    // client only on client/only-one.
+    let client = ["-u", "client", "-P", "public"];
+    let sub_args =
+        [&["-p", tcp.as_str(), "-t", "client/only-one", "-C", "1"][..], &client].concat();
+    let sub = cli().subscriber(&sub_args).await;
+    let publish =
+        [&["pub", "-p", tcp.as_str(), "-t", "client/only-one", "-m", "m2", "-q", "1"][..], &client]
+            .concat();
+    assert_eq!(run(&publish).await.code, Some(0));
+    assert_eq!(sub.finish().await.stdout, "m2\n");
+    let denied = [&["sub", "-p", tcp.as_str(), "-t", "other", "-C", "1"][..], &client].concat();
+    let denied = run(&denied).await;
+    assert_eq!(denied.stderr.trim(), "All subscription requests were denied.", "{denied:?}");
+
+    // Unknown users and wrong passwords are refused, as mosquitto_pub reports it.
+    for creds in [["-u", "admin", "-P", "wrong"], ["-u", "mallory", "-P", "public"]] {
+        let refused =
+            run(&[&["pub", "-p", tcp.as_str(), "-t", "t", "-m", "x"][..], &creds].concat()).await;
+        assert_eq!(refused.code, Some(5), "{refused:?}");
+        assert_eq!(refused.stderr.trim(), "Connection error: Connection Refused: not authorised.");
+    }
+    let anonymous = run(&["pub", "-p", &tcp, "-t", "t", "-m", "x", "-V", "5"]).await;
+    assert_ne!(anonymous.code, Some(0), "anonymous refused: {anonymous:?}");
+    tern.stop(rustix::process::Signal::TERM).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_file_is_refused_at_start_naming_file_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = write(dir.path(), "bad.conf", "listeners.tcp {\n  bind = \"nowhere\"\n}\n");
+    let out = run(&["start", "--conf", &conf]).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("bad.conf"), "{out:?}");
+    assert!(out.stderr.contains("listeners.tcp.bind"), "{out:?}");
+    let checked = run(&["start", "--check-config", "--conf", &conf]).await;
+    assert_eq!(checked.code, Some(2), "{checked:?}");
+
+    let good = write(dir.path(), "good.conf", "listeners.tcp { bind = \"127.0.0.1:0\" }\n");
+    let checked = run(&["start", "--check-config", "--conf", &good]).await;
+    assert_eq!((checked.code, checked.stdout.trim()), (Some(0), "ok"), "{checked:?}");
+
+    // A port already taken stops the start with the listener named.
+    let (_taken, addr) = test_support::bind_tcp();
+    let busy = write(dir.path(), "busy.conf", &format!("listeners.tcp {{ bind = \"{addr}\" }}\n"));
+    let out = run(&["start", "--conf", &busy]).await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("broker-core"), "{out:?}");
+}

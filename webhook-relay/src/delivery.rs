@@ -1,0 +1,540 @@
+//! HTTP delivery: per target, a dispatcher reads pending deliveries from the outbox and hands
+//! each to one of `pool_size` lanes chosen by client id (so one client's events go out one at a
+//! time, in order); each lane POSTs, retries with exponential backoff and jitter until the
+//! target's `max_age`, and records the outcome (delivered: removed from the outbox in batches;
+//! given up: moved to the dead letters).
+//!
+//! What counts as delivered is the target's `delivery` mode: `response` waits for the answer
+//! (2xx delivered; timeouts, 5xx, 408, 429 retried; any other status is a dead letter), `sent`
+//! stops once the request has been handed to the connection in full (NanoMQ's behaviour: a
+//! receiver that never answers still gets each event once). In `sent` mode the answer is awaited
+//! in the background up to `cancel_timeout` so an answering receiver keeps its keep-alive
+//! connection; at most `pool_size` such requests linger, the oldest is closed beyond that, so a
+//! receiver that never answers cannot pile up connections.
+
+use std::{
+    collections::{HashSet, VecDeque},
+    hash::{Hash as _, Hasher as _},
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering::Relaxed},
+    },
+    task::{Context, Poll},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use reqwest::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
+use tern_config::{DeliveryMode, WebhookConfig};
+use tokio::{
+    sync::{Notify, mpsc, oneshot},
+    task::AbortHandle,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    EVENT_ID_HEADER, Metrics,
+    outbox::{Outbox, Pending},
+    route,
+};
+
+/// Deliveries read from the outbox per query.
+const PAGE: usize = 512;
+/// Deliveries waiting in one lane.
+const LANE_DEPTH: usize = 16;
+/// Most deliveries a dispatcher holds in memory for lanes that are full.
+const HELD: usize = 8192;
+/// Most completions removed from the outbox in one transaction.
+const COMPLETION_BATCH: usize = 1024;
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Why a target's settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{target}: {reason}")]
+pub struct TargetError {
+    /// The configuration key of the target (`webhook` or `webhooks.<name>`).
+    pub target: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// One webhook target at run time.
+#[derive(Debug)]
+pub struct Target {
+    /// Its settings.
+    pub config: WebhookConfig,
+    /// Its name (the outbox key).
+    pub name: Arc<str>,
+    client: reqwest::Client,
+    headers: HeaderMap,
+    /// Wakes the dispatcher: new deliveries were queued.
+    pub(crate) wake: Notify,
+    /// A lane took a delivery (the dispatcher may have skipped a full lane).
+    lane_freed: Notify,
+    /// Start the next scan from the beginning (dead letters were re-driven).
+    pub(crate) rescan: AtomicBool,
+    /// Offsets handed to a lane and not yet recorded as delivered or dead.
+    inflight: Mutex<HashSet<u64>>,
+    /// `sent` mode: requests whose answer is still awaited in the background, oldest first.
+    lingering: Mutex<VecDeque<AbortHandle>>,
+}
+
+impl Target {
+    /// Builds the HTTP client and headers of a target.
+    pub fn new(config: WebhookConfig) -> Result<Self, TargetError> {
+        let key = if config.name == "webhook" {
+            "webhook".to_string()
+        } else {
+            format!("webhooks.{}", config.name)
+        };
+        let invalid = |reason: String| TargetError { target: key.clone(), reason };
+        let mut headers = HeaderMap::new();
+        for (name, value) in &config.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| invalid(format!("headers.{name}: not a valid header name")))?;
+            let mut value = HeaderValue::from_str(value.expose())
+                .map_err(|_| invalid(format!("headers.{name}: not a valid header value")))?;
+            value.set_sensitive(true);
+            headers.append(name, value);
+        }
+        let pool = usize::try_from(config.pool_size).unwrap_or(usize::MAX);
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(config.cancel_timeout)
+            .pool_max_idle_per_host(pool)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .tcp_keepalive(Duration::from_secs(60))
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(tls) = &config.tls {
+            if let Some(ca) = &tls.cacertfile {
+                let pem = std::fs::read(ca)
+                    .map_err(|e| invalid(format!("ssl.cacertfile {}: {e}", ca.display())))?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|e| invalid(format!("ssl.cacertfile {}: {e}", ca.display())))?;
+                builder = builder.tls_certs_only(certs);
+            }
+            match (&tls.certfile, &tls.keyfile) {
+                (Some(_), Some(_)) if tls.key_password.is_some() => {
+                    return Err(invalid(
+                        "ssl.key_password: encrypted client keys are not supported for webhooks; \
+                         use an unencrypted keyfile"
+                            .into(),
+                    ));
+                }
+                (Some(cert), Some(key)) => {
+                    let mut pem = std::fs::read(key)
+                        .map_err(|e| invalid(format!("ssl.keyfile {}: {e}", key.display())))?;
+                    pem.extend(
+                        std::fs::read(cert).map_err(|e| {
+                            invalid(format!("ssl.certfile {}: {e}", cert.display()))
+                        })?,
+                    );
+                    let identity = reqwest::Identity::from_pem(&pem)
+                        .map_err(|e| invalid(format!("ssl: bad client certificate or key: {e}")))?;
+                    builder = builder.identity(identity);
+                }
+                (None, None) => {}
+                _ => return Err(invalid("ssl: certfile and keyfile go together".into())),
+            }
+        }
+        let client =
+            builder.build().map_err(|e| invalid(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            name: Arc::from(config.name.as_str()),
+            config,
+            client,
+            headers,
+            wake: Notify::new(),
+            lane_freed: Notify::new(),
+            rescan: AtomicBool::new(false),
+            inflight: Mutex::new(HashSet::new()),
+            lingering: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    fn lanes(&self) -> usize {
+        usize::try_from(self.config.pool_size).unwrap_or(1).max(1)
+    }
+}
+
+/// What the delivery tasks share.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// The outbox.
+    pub outbox: Outbox,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The targets, by index.
+    pub targets: Arc<Vec<Arc<Target>>>,
+    /// Orders a dispatcher's "read pending, leave out what is in flight" against "record an
+    /// outcome, forget it as in flight", so a snapshot taken before an outcome was recorded is
+    /// never filtered after it was forgotten (which would send it twice). Held only in blocking
+    /// sections, never across `.await`.
+    pub scan: Arc<Mutex<()>>,
+}
+
+/// Runs every target's dispatcher and lanes, and the completion writer, until `shutdown`.
+pub async fn run(shared: Shared, shutdown: CancellationToken) {
+    let (done_tx, done_rx) = mpsc::channel::<(usize, u64)>(COMPLETION_BATCH * 4);
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(completions(shared.clone(), done_rx));
+    for index in 0..shared.targets.len() {
+        tasks.spawn(dispatch(shared.clone(), index, done_tx.clone(), shutdown.clone()));
+    }
+    drop(done_tx);
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Removes delivered entries from the outbox in batches, then forgets them as in flight.
+async fn completions(shared: Shared, mut rx: mpsc::Receiver<(usize, u64)>) {
+    let mut batch = Vec::with_capacity(COMPLETION_BATCH);
+    while rx.recv_many(&mut batch, COMPLETION_BATCH).await > 0 {
+        let outbox = shared.outbox.clone();
+        let targets = Arc::clone(&shared.targets);
+        let scan = Arc::clone(&shared.scan);
+        let done = std::mem::take(&mut batch);
+        let result = tokio::task::spawn_blocking(move || {
+            let keys: Vec<(&str, u64)> = done
+                .iter()
+                .filter_map(|(i, offset)| targets.get(*i).map(|t| (&*t.name, *offset)))
+                .collect();
+            let _scan = scan.lock();
+            let r = outbox.complete(&keys);
+            for (i, offset) in &done {
+                if let Some(t) = targets.get(*i) {
+                    t.inflight.lock().remove(offset);
+                }
+            }
+            r
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot record delivered webhooks (they will be sent again)")
+            }
+            Err(e) => tracing::error!(error = %e, "completion writer failed"),
+        }
+    }
+}
+
+fn lane_of(client_id: &str, lanes: usize) -> usize {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    client_id.hash(&mut h);
+    usize::try_from(h.finish() % lanes as u64).unwrap_or(0)
+}
+
+async fn dispatch(
+    shared: Shared,
+    index: usize,
+    done: mpsc::Sender<(usize, u64)>,
+    shutdown: CancellationToken,
+) {
+    let Some(target) = shared.targets.get(index).cloned() else { return };
+    let mut lanes = Vec::new();
+    for _ in 0..target.lanes() {
+        let (tx, rx) = mpsc::channel::<Pending>(LANE_DEPTH);
+        tokio::spawn(lane(shared.clone(), index, rx, done.clone(), shutdown.clone()));
+        lanes.push(tx);
+    }
+    // Deliveries read from the outbox, per lane, waiting for room in the lane. The outbox is read
+    // once, in order (`cursor`), and at most `HELD` deliveries wait here, so a lane that is stuck
+    // retrying holds up the others only once it has `HELD` deliveries waiting.
+    let mut waiting: Vec<VecDeque<Pending>> = lanes.iter().map(|_| VecDeque::new()).collect();
+    let mut held = 0usize;
+    let mut cursor = 0u64;
+    let mut exhausted = false;
+    loop {
+        if target.rescan.swap(false, Relaxed) {
+            cursor = 0;
+            exhausted = false;
+        }
+        // Read more while there is room.
+        while !exhausted && held < HELD {
+            let outbox = shared.outbox.clone();
+            let scan = Arc::clone(&shared.scan);
+            let t = Arc::clone(&target);
+            let page = tokio::task::spawn_blocking(move || {
+                let _scan = scan.lock();
+                let mut items = outbox.pending(&t.name, cursor, PAGE)?;
+                let last = items.last().map(|i| i.offset);
+                let mut inflight = t.inflight.lock();
+                items.retain(|i| inflight.insert(i.offset));
+                Ok::<_, crate::OutboxError>((items, last))
+            })
+            .await;
+            let (items, last) = match page {
+                Ok(Ok(page)) => page,
+                Ok(Err(e)) => {
+                    tracing::error!(target = %target.name, error = %e, "cannot read the outbox");
+                    (Vec::new(), None)
+                }
+                Err(_) => (Vec::new(), None),
+            };
+            let Some(last) = last else {
+                exhausted = true;
+                break;
+            };
+            cursor = last;
+            for item in items {
+                let lane = lane_of(route::client_id(&item.event), lanes.len());
+                waiting[lane].push_back(item);
+                held += 1;
+            }
+        }
+        // Hand what fits to the lanes, in order per lane.
+        for (queue, lane) in waiting.iter_mut().zip(&lanes) {
+            while let Some(item) = queue.pop_front() {
+                match lane.try_send(item) {
+                    Ok(()) => held -= 1,
+                    Err(mpsc::error::TrySendError::Full(item)) => {
+                        queue.push_front(item);
+                        break;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                }
+            }
+        }
+        tokio::select! {
+            _ = target.wake.notified() => exhausted = false,
+            _ = target.lane_freed.notified(), if held > 0 => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// The outcome of one attempt.
+enum Outcome {
+    Delivered,
+    Retry(String),
+    Dead(String),
+}
+
+async fn lane(
+    shared: Shared,
+    index: usize,
+    mut rx: mpsc::Receiver<Pending>,
+    done: mpsc::Sender<(usize, u64)>,
+    shutdown: CancellationToken,
+) {
+    let Some(target) = shared.targets.get(index).cloned() else { return };
+    let config = &target.config;
+    loop {
+        let item = tokio::select! {
+            item = rx.recv() => match item { Some(item) => item, None => return },
+            _ = shutdown.cancelled() => return,
+        };
+        target.lane_freed.notify_one();
+        let Some(body) = crate::body::render(&item.event, config.body_encoding) else {
+            // Nothing to send (an event without payload): count it as done.
+            let _ = done.send((index, item.offset)).await;
+            continue;
+        };
+        let body = Bytes::from(body);
+        let mut attempt: u32 = 0;
+        loop {
+            let outcome = tokio::select! {
+                outcome = send(&target, &item.event.id, body.clone()) => outcome,
+                _ = shutdown.cancelled() => return,
+            };
+            match outcome {
+                Outcome::Delivered => {
+                    shared.metrics.delivered.fetch_add(1, Relaxed);
+                    shared.metrics.pending.fetch_sub(1, Relaxed);
+                    shared.metrics.observe_latency(Duration::from_millis(
+                        now_ms().saturating_sub(item.enqueued_ms),
+                    ));
+                    let _ = done.send((index, item.offset)).await;
+                    break;
+                }
+                Outcome::Retry(reason) => {
+                    let delay = backoff(config.retry_initial, config.retry_max, attempt);
+                    let age = Duration::from_millis(now_ms().saturating_sub(item.enqueued_ms));
+                    if age + delay > config.max_age {
+                        let reason = format!(
+                            "gave up after {} (max_age); last attempt: {reason}",
+                            tern_config::format_duration(age)
+                        );
+                        kill(&shared, &target, item.offset, reason).await;
+                        break;
+                    }
+                    shared.metrics.retried.fetch_add(1, Relaxed);
+                    tracing::debug!(target = %target.name, id = %item.event.id, %reason, ?delay, "webhook will be retried");
+                    attempt = attempt.saturating_add(1);
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.cancelled() => return,
+                    }
+                }
+                Outcome::Dead(reason) => {
+                    kill(&shared, &target, item.offset, reason).await;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn kill(shared: &Shared, target: &Arc<Target>, offset: u64, reason: String) {
+    tracing::warn!(target = %target.name, offset, %reason, "webhook moved to the dead letters");
+    let outbox = shared.outbox.clone();
+    let scan = Arc::clone(&shared.scan);
+    let t = Arc::clone(target);
+    let result = tokio::task::spawn_blocking(move || {
+        let _scan = scan.lock();
+        let r = outbox.kill(&t.name, offset, &reason, now_ms());
+        t.inflight.lock().remove(&offset);
+        r
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => {
+            shared.metrics.dead_lettered.fetch_add(1, Relaxed);
+            shared.metrics.pending.fetch_sub(1, Relaxed);
+        }
+        Ok(Err(e)) => tracing::error!(error = %e, "cannot record a dead letter"),
+        Err(e) => tracing::error!(error = %e, "dead letter writer failed"),
+    }
+}
+
+/// `initial × 2^attempt`, with ±50% jitter, capped at `max`.
+fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
+    let base = initial.saturating_mul(1u32 << attempt.min(20)).min(max);
+    base.mul_f64(0.5 + fastrand::f64()).min(max)
+}
+
+async fn send(target: &Target, id: &str, body: Bytes) -> Outcome {
+    let timeout = target.config.cancel_timeout;
+    let request = target.client.post(&target.config.url).headers(target.headers.clone());
+    let request = match HeaderValue::from_str(id) {
+        Ok(v) => request.header(EVENT_ID_HEADER, v),
+        Err(_) => request,
+    };
+    match target.config.delivery {
+        DeliveryMode::Response => {
+            let response = match tokio::time::timeout(timeout, request.body(body).send()).await {
+                Err(_) => return Outcome::Retry(format!("no answer within {timeout:?}")),
+                Ok(Err(e)) => return Outcome::Retry(describe(&e)),
+                Ok(Ok(response)) => response,
+            };
+            let status = response.status();
+            // Read the answer so the connection goes back to the pool.
+            let _ = tokio::time::timeout(timeout, response.bytes()).await;
+            if status.is_success() {
+                Outcome::Delivered
+            } else if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
+                Outcome::Retry(format!("HTTP {status}"))
+            } else {
+                Outcome::Dead(format!("HTTP {status}"))
+            }
+        }
+        DeliveryMode::Sent => {
+            let (written_tx, mut written_rx) = oneshot::channel();
+            let len = body.len();
+            let stream = SentBody { data: Some(body), yielded: false, written: Some(written_tx) };
+            let mut pending = Box::pin(
+                request.header(CONTENT_LENGTH, len).body(reqwest::Body::wrap_stream(stream)).send(),
+            );
+            let raced = tokio::time::timeout(timeout, async {
+                tokio::select! {
+                    biased;
+                    result = &mut pending => Some(result),
+                    written = &mut written_rx => match written {
+                        Ok(()) => None,
+                        Err(_) => Some((&mut pending).await),
+                    },
+                }
+            })
+            .await;
+            match raced {
+                Err(_) => Outcome::Retry(format!("request not written within {timeout:?}")),
+                Ok(Some(Ok(_answered))) => Outcome::Delivered,
+                Ok(Some(Err(e))) => Outcome::Retry(describe(&e)),
+                Ok(None) => {
+                    linger(target, pending, timeout);
+                    Outcome::Delivered
+                }
+            }
+        }
+    }
+}
+
+/// Awaits the answer of a written `sent`-mode request in the background (so the connection can
+/// be reused), closing the oldest such request beyond `pool_size`.
+fn linger<F>(target: &Target, pending: Pin<Box<F>>, timeout: Duration)
+where
+    F: Future + Send + 'static,
+{
+    let task = tokio::spawn(async move {
+        let _ = tokio::time::timeout(timeout, pending).await;
+    });
+    let mut lingering = target.lingering.lock();
+    lingering.retain(|t| !t.is_finished());
+    lingering.push_back(task.abort_handle());
+    while lingering.len() > target.lanes() {
+        if let Some(oldest) = lingering.pop_front() {
+            oldest.abort();
+        }
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    format!("{what}: {}", e.to_string().replace(e.url().map_or("", |u| u.as_str()), "<url>"))
+}
+
+/// A request body that reports when the HTTP stack has taken all of it (`sent` mode).
+struct SentBody {
+    data: Option<Bytes>,
+    yielded: bool,
+    written: Option<oneshot::Sender<()>>,
+}
+
+impl SentBody {
+    fn signal(&mut self) {
+        if self.yielded
+            && let Some(tx) = self.written.take()
+        {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl futures_util::Stream for SentBody {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.data.take() {
+            Some(data) => {
+                self.yielded = true;
+                Poll::Ready(Some(Ok(data)))
+            }
+            None => {
+                self.signal();
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+impl Drop for SentBody {
+    fn drop(&mut self) {
+        // The HTTP stack drops the body once it has written the announced length.
+        self.signal();
+    }
+}

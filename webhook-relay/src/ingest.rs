@@ -1,0 +1,124 @@
+//! `EventIngest.Publish`: a broker's batches become durable in the outbox before they are
+//! acknowledged. Each ack also tells the broker which event types the relay wants (its rules plus
+//! its connected subscribers), and a fresh ack goes out whenever that set changes.
+
+use std::sync::{Arc, atomic::Ordering::Relaxed};
+
+use proto::events::v1::{Ack, EventBatch, EventType, event_ingest_server::EventIngest};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::{delivery::now_ms, route, server::Inner};
+
+/// The gRPC service.
+#[derive(Debug, Clone)]
+pub struct IngestService {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// The event types of a mask, for an ack.
+pub fn mask_types(mask: u32) -> Vec<i32> {
+    (1..32).filter(|bit| mask & (1 << bit) != 0 && EventType::try_from(*bit).is_ok()).collect()
+}
+
+#[tonic::async_trait]
+impl EventIngest for IngestService {
+    type PublishStream = ReceiverStream<Result<Ack, Status>>;
+
+    async fn publish(
+        &self,
+        request: Request<Streaming<EventBatch>>,
+    ) -> Result<Response<Self::PublishStream>, Status> {
+        let mut batches = request.into_inner();
+        let (tx, rx) = mpsc::channel(16);
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            let mut wanted = inner.wanted.subscribe();
+            let mut last =
+                Ack { wanted_types: mask_types(*wanted.borrow_and_update()), ..Ack::default() };
+            if tx.send(Ok(last.clone())).await.is_err() {
+                return;
+            }
+            loop {
+                tokio::select! {
+                    () = inner.stopping.cancelled() => return,
+                    batch = batches.message() => {
+                        let batch = match batch {
+                            Ok(Some(batch)) => batch,
+                            Ok(None) => return,
+                            Err(status) => {
+                                tracing::debug!(%status, "a broker's event stream ended");
+                                return;
+                            }
+                        };
+                        match append(&inner, batch).await {
+                            Ok((durable_sequence, incarnation)) => {
+                                last.durable_sequence = durable_sequence;
+                                last.incarnation = incarnation;
+                                if tx.send(Ok(last.clone())).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Err(status) => {
+                                let _ = tx.send(Err(status)).await;
+                                return;
+                            }
+                        }
+                    }
+                    changed = wanted.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        last.wanted_types = mask_types(*wanted.borrow_and_update());
+                        if tx.send(Ok(last.clone())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Makes a batch durable; returns the durable sequence and the incarnation.
+async fn append(inner: &Arc<Inner>, batch: EventBatch) -> Result<(u64, u64), Status> {
+    let node = Arc::clone(inner);
+    let incarnation = batch.incarnation;
+    let received = batch.events.len() as u64;
+    let appended = tokio::task::spawn_blocking(move || {
+        let targets = &node.targets;
+        let names: Vec<Arc<str>> = targets.iter().map(|t| Arc::clone(&t.name)).collect();
+        node.outbox.append(&batch, now_ms(), &names, |event| {
+            targets
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| route::rules_match(&t.config.events, event))
+                .map(|(i, _)| i)
+                .collect()
+        })
+    })
+    .await
+    .map_err(|e| Status::internal(format!("outbox writer failed: {e}")))?
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot make events durable");
+        Status::unavailable("the relay cannot write its outbox")
+    })?;
+    let m = &inner.metrics;
+    let accepted = appended.accepted.len() as u64;
+    m.ingested.fetch_add(accepted, Relaxed);
+    m.duplicates.fetch_add(received - accepted, Relaxed);
+    m.queued.fetch_add(appended.queued, Relaxed);
+    m.pending.fetch_add(appended.queued, Relaxed);
+    if appended.queued > 0 {
+        for target in inner.targets.iter() {
+            target.wake.notify_one();
+        }
+    }
+    for (offset, event) in appended.accepted {
+        // No subscriber is not an error.
+        let _ = inner.live.send((offset, event));
+    }
+    Ok((appended.durable_sequence, incarnation))
+}

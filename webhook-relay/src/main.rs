@@ -1,0 +1,121 @@
+//! `webhook-relay --conf <file>`: serves `tern.events.v1.EventIngest` and `EventStream` (with
+//! health and reflection) on `webhook_relay.bind`, and delivers the `webhook {}` and
+//! `webhooks.<name> {}` targets of a NanoMQ-format file from its durable outbox.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::Context as _;
+use clap::Parser;
+use webhook_relay::{Relay, RelayConfig};
+
+/// Tern's webhook relay.
+#[derive(Debug, Parser)]
+#[command(name = "webhook-relay", version, about)]
+struct Args {
+    /// Configuration file (HOCON, NanoMQ's `nanomq.conf` format). Falls back to
+    /// `NANOMQ_CONF_PATH`, then `TERN_CONF`; without any, built-in defaults (no targets).
+    #[arg(long = "conf", value_name = "FILE")]
+    conf: Option<PathBuf>,
+    /// Load and check the configuration, print the problems or "ok", and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let env = tern_config::Env::from_process();
+    let loaded = match tern_config::load_or_default(args.conf.as_deref(), &env) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("webhook-relay: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check_config {
+        for warning in &loaded.warnings {
+            eprintln!("warning: {warning}");
+        }
+        let problems: Vec<String> = loaded
+            .config
+            .webhook_targets()
+            .filter_map(|t| webhook_relay::delivery::Target::new(t.clone()).err())
+            .map(|e| e.to_string())
+            .collect();
+        if problems.is_empty() {
+            println!("ok");
+            return ExitCode::SUCCESS;
+        }
+        for problem in problems {
+            eprintln!("webhook-relay: webhook target {problem}");
+        }
+        return ExitCode::from(2);
+    }
+    let tern_log = env.get("TERN_LOG").map(str::to_owned);
+    let _telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("webhook-relay: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("webhook-relay: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(loaded.config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("webhook-relay: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: tern_config::Config) -> anyhow::Result<()> {
+    let relay = Relay::open(RelayConfig::from_config(&config)).with_context(|| {
+        format!("webhook_relay.outbox {}", config.webhook_relay.outbox.display())
+    })?;
+    let bind = config.webhook_relay.bind;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("webhook_relay.bind: cannot bind {bind}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "webhook-relay listening");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    if let Some(metrics_bind) = config.webhook_relay.metrics_bind {
+        let listener = tokio::net::TcpListener::bind(metrics_bind)
+            .await
+            .with_context(|| format!("webhook_relay.metrics_bind: cannot bind {metrics_bind}"))?;
+        let stop = shutdown.clone();
+        tokio::spawn(webhook_relay::serve_metrics(listener, relay.metrics(), async move {
+            stop.cancelled().await;
+        }));
+    }
+    let stop = shutdown.clone();
+    let server = relay.serve(listener, async move { stop.cancelled().await });
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => return result.map_err(Into::into),
+        signal = wait_for_signal() => signal?,
+    }
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    server.await?;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot listen for SIGINT")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,282 @@
+//! [`Relay`]: opens the outbox, builds the targets, and serves `EventIngest` and `EventStream`
+//! (with `grpc.health.v1` and server reflection) while the delivery tasks and the log pruner run.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::Duration,
+};
+
+use parking_lot::Mutex;
+use proto::events::v1::{
+    Event, event_ingest_server::EventIngestServer, event_stream_server::EventStreamServer,
+};
+use tern_config::WebhookConfig;
+use tokio::{
+    net::TcpListener,
+    sync::{broadcast, watch},
+};
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    Metrics,
+    delivery::{self, Target, TargetError, now_ms},
+    ingest::IngestService,
+    outbox::{DeadLetter, Outbox, OutboxError},
+    route,
+    stream::StreamService,
+};
+
+/// How often old log entries are pruned and the size gauges refreshed.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(10);
+/// Live events buffered per subscriber before it must catch up from the log.
+const LIVE_BUFFER: usize = 4096;
+
+/// The relay's settings.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// The webhook targets (`webhook {}` then `webhooks.<name> {}`).
+    pub targets: Vec<WebhookConfig>,
+    /// The outbox file.
+    pub outbox: PathBuf,
+    /// How long delivered events stay in the log for `Subscribe` resumes.
+    pub retention: Duration,
+}
+
+impl RelayConfig {
+    /// The relay's settings of a loaded configuration.
+    pub fn from_config(config: &tern_config::Config) -> Self {
+        Self {
+            targets: config.webhook_targets().cloned().collect(),
+            outbox: config.webhook_relay.outbox.clone(),
+            retention: config.webhook_relay.retention,
+        }
+    }
+}
+
+/// Why the relay cannot start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// A target's settings are unusable.
+    #[error("webhook target {0}")]
+    Target(#[from] TargetError),
+    /// The outbox cannot be opened or used.
+    #[error("{0}")]
+    Outbox(#[from] OutboxError),
+    /// The reflection service could not be built.
+    #[error("reflection: {0}")]
+    Reflection(String),
+    /// The gRPC transport failed.
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The metrics listener failed.
+    #[error("metrics endpoint: {0}")]
+    Metrics(std::io::Error),
+    /// A blocking outbox task failed (panicked or was cancelled).
+    #[error("outbox task: {0}")]
+    Task(String),
+}
+
+/// What the services and tasks share.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) outbox: Outbox,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) targets: Arc<Vec<Arc<Target>>>,
+    /// Accepted events, after they are durable, for live subscribers.
+    pub(crate) live: broadcast::Sender<(u64, Arc<Event>)>,
+    /// The event types wanted from brokers (rules plus subscribers).
+    pub(crate) wanted: watch::Sender<u32>,
+    rules_mask: u32,
+    /// Connected subscribers' type masks.
+    pub(crate) subscribers: Mutex<HashMap<u64, u32>>,
+    pub(crate) next_subscriber: AtomicU64,
+    retention: Duration,
+    /// Cancelled when the server is shutting down: open streams end, so that a graceful shutdown
+    /// does not wait for brokers and subscribers that never hang up.
+    pub(crate) stopping: CancellationToken,
+}
+
+impl Inner {
+    pub(crate) fn update_wanted(&self) {
+        let mask = self.subscribers.lock().values().fold(self.rules_mask, |m, s| m | s);
+        self.wanted.send_if_modified(|current| {
+            let changed = *current != mask;
+            *current = mask;
+            changed
+        });
+    }
+}
+
+/// A webhook relay.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    inner: Arc<Inner>,
+}
+
+impl Relay {
+    /// Opens the outbox and prepares the targets. Pending deliveries of targets no longer
+    /// configured are dropped (with a warning).
+    pub fn open(config: RelayConfig) -> Result<Self, RelayError> {
+        let targets = config
+            .targets
+            .into_iter()
+            .map(|t| Target::new(t).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let outbox = Outbox::open(&config.outbox)?;
+        let names: Vec<&str> = targets.iter().map(|t| &*t.name).collect();
+        let forgotten = outbox.forget_targets(&names)?;
+        if forgotten > 0 {
+            tracing::warn!(forgotten, "dropped pending webhooks of targets no longer configured");
+        }
+        let metrics = Arc::new(Metrics::default());
+        let stats = outbox.stats()?;
+        metrics.pending.store(stats.pending, Relaxed);
+        metrics.outbox_events.store(stats.log_events, Relaxed);
+        metrics.outbox_dead.store(stats.dead, Relaxed);
+        let rules_mask = targets.iter().fold(0, |m, t| m | route::rules_mask(&t.config.events));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                outbox,
+                metrics,
+                targets: Arc::new(targets),
+                live: broadcast::channel(LIVE_BUFFER).0,
+                wanted: watch::channel(rules_mask).0,
+                rules_mask,
+                subscribers: Mutex::new(HashMap::new()),
+                next_subscriber: AtomicU64::new(1),
+                retention: config.retention,
+                stopping: CancellationToken::new(),
+            }),
+        })
+    }
+
+    /// The relay's counters.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.inner.metrics)
+    }
+
+    /// Dead letters, oldest first, of one target or all, at most `limit`.
+    pub async fn dead_letters(
+        &self,
+        target: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, RelayError> {
+        let outbox = self.inner.outbox.clone();
+        tokio::task::spawn_blocking(move || outbox.dead_letters(target.as_deref(), limit))
+            .await
+            .map_err(|e| RelayError::Task(e.to_string()))?
+            .map_err(RelayError::from)
+    }
+
+    /// Queues dead letters of `target` for delivery again (all of them when `offsets` is
+    /// empty); returns how many.
+    pub async fn redrive(&self, target: &str, offsets: Vec<u64>) -> Result<u64, RelayError> {
+        let outbox = self.inner.outbox.clone();
+        let name = target.to_string();
+        let count = tokio::task::spawn_blocking(move || outbox.redrive(&name, &offsets, now_ms()))
+            .await
+            .map_err(|e| RelayError::Task(e.to_string()))??;
+        let m = &self.inner.metrics;
+        m.pending.fetch_add(count, Relaxed);
+        m.queued.fetch_add(count, Relaxed);
+        if let Some(t) = self.inner.targets.iter().find(|t| &*t.name == target) {
+            t.rescan.store(true, Relaxed);
+            t.wake.notify_one();
+        }
+        Ok(count)
+    }
+
+    /// Serves gRPC on `listener` and delivers webhooks until `shutdown` completes. Pending
+    /// deliveries stay in the outbox for the next start.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), RelayError> {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter.set_serving::<EventIngestServer<IngestService>>().await;
+        reporter.set_serving::<EventStreamServer<StreamService>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| RelayError::Reflection(e.to_string()))?;
+        let stop = CancellationToken::new();
+        let shared = delivery::Shared {
+            outbox: self.inner.outbox.clone(),
+            metrics: Arc::clone(&self.inner.metrics),
+            targets: Arc::clone(&self.inner.targets),
+            scan: Arc::new(Mutex::new(())),
+        };
+        let deliveries = tokio::spawn(delivery::run(shared, stop.clone()));
+        let pruner = tokio::spawn(prune(Arc::clone(&self.inner), stop.clone()));
+        let result = tonic::transport::Server::builder()
+            .add_service(health)
+            .add_service(reflection)
+            .add_service(EventIngestServer::new(IngestService { inner: Arc::clone(&self.inner) }))
+            .add_service(EventStreamServer::new(StreamService { inner: Arc::clone(&self.inner) }))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), {
+                let stopping = self.inner.stopping.clone();
+                async move {
+                    shutdown.await;
+                    stopping.cancel();
+                }
+            })
+            .await;
+        stop.cancel();
+        let _ = deliveries.await;
+        let _ = pruner.await;
+        result.map_err(RelayError::from)
+    }
+}
+
+/// Prunes the log beyond the retention and refreshes the size gauges.
+async fn prune(inner: Arc<Inner>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(PRUNE_INTERVAL) => {}
+            _ = stop.cancelled() => return,
+        }
+        let outbox = inner.outbox.clone();
+        let cutoff =
+            now_ms().saturating_sub(u64::try_from(inner.retention.as_millis()).unwrap_or(u64::MAX));
+        let result = tokio::task::spawn_blocking(move || {
+            outbox.prune(cutoff)?;
+            outbox.stats()
+        })
+        .await;
+        match result {
+            Ok(Ok(stats)) => {
+                inner.metrics.outbox_events.store(stats.log_events, Relaxed);
+                inner.metrics.outbox_dead.store(stats.dead, Relaxed);
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot prune the outbox"),
+            Err(e) => tracing::error!(error = %e, "outbox pruner failed"),
+        }
+    }
+}
+
+/// Serves the metrics as Prometheus text at `GET /metrics` on `listener` until `shutdown`.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RelayError> {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = Arc::clone(&metrics);
+            async move {
+                ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render())
+            }
+        }),
+    );
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(RelayError::Metrics)
+}
