@@ -10,7 +10,7 @@ FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 # Every binary of the workspace; tern's compose check (e2e/tests/compose.rs) keeps this list
 # equal to the workspace's binaries.
-ARG BINARIES="broker-core auth-service webhook-relay tern"
+ARG BINARIES="broker-core auth-service webhook-relay admin-api tern"
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \

@@ -12,6 +12,7 @@ pub mod passwd;
 pub mod server;
 pub mod service;
 pub mod setup;
+pub mod store;
 pub mod watch;
 
 pub use chain::{Chain, DenyAction, Policy};

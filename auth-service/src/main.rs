@@ -63,7 +63,7 @@ fn main() -> ExitCode {
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
-    match runtime.block_on(serve(loaded.config)) {
+    match runtime.block_on(serve(loaded.config, env)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("auth-service: {error:#}");
@@ -72,13 +72,39 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: tern_config::Config) -> anyhow::Result<()> {
+async fn serve(config: tern_config::Config, env: tern_config::Env) -> anyhow::Result<()> {
     let built = auth_service::setup::build(&config)?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
     let listener = tokio::net::TcpListener::bind(config.auth_service.bind)
         .await
         .with_context(|| format!("auth_service.bind: cannot bind {}", config.auth_service.bind))?;
     tracing::info!(addr = %listener.local_addr()?, "auth-service listening");
-    auth_service::run(built, listener, wait_for_signal()).await?;
+    let security = auth_service::server::Security::from_config(&config.auth_service);
+    if security.token.is_none() {
+        tracing::warn!("auth_service.token is not set: AuthService accepts unauthenticated calls");
+    }
+    let store = match &config.redis {
+        Some(redis) => {
+            let store = tern_config_store::RedisStore::start(
+                tern_config_store::redis_store::RedisSettings::from_config(redis),
+                shutdown.clone(),
+            )?;
+            let settings = auth_service::store::StoreSettings {
+                file: config.source.clone(),
+                base_dir: std::env::current_dir().context("cannot read the working directory")?,
+                env,
+                instance: config.node.id.clone(),
+            };
+            Some((
+                std::sync::Arc::new(store) as std::sync::Arc<dyn tern_config_store::ConfigStore>,
+                settings,
+            ))
+        }
+        None => None,
+    };
+    let options = auth_service::server::RunOptions { security, store };
+    auth_service::server::run_with(built, listener, options, wait_for_signal()).await?;
+    shutdown.cancel();
     Ok(())
 }
 

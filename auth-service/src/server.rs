@@ -19,6 +19,9 @@ pub enum ServeError {
     /// The reflection service could not be built from the descriptors.
     #[error("reflection: {0}")]
     Reflection(String),
+    /// The TLS files do not load.
+    #[error("auth_service.tls: {0}")]
+    Tls(std::io::Error),
     /// The transport failed.
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -66,27 +69,88 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    run_with(built, listener, RunOptions::default(), shutdown).await
+}
+
+/// What [`run_with`] adds to [`run`].
+#[derive(Debug, Default)]
+pub struct RunOptions {
+    /// Token and TLS required of callers.
+    pub security: Security,
+    /// Apply `auth` changes from a config store (rules and users through admin-api).
+    pub store: Option<(Arc<dyn tern_config_store::ConfigStore>, crate::store::StoreSettings)>,
+}
+
+/// [`run`] with `options`: a secured server, and the config store followed.
+pub async fn run_with(
+    built: crate::setup::Built,
+    listener: TcpListener,
+    options: RunOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     let revocations = Revocations::new();
+    let stop_following = tokio_util::sync::CancellationToken::new();
+    if let Some((store, settings)) = options.store {
+        let follower = crate::store::Follower {
+            file: settings.file,
+            base_dir: settings.base_dir,
+            env: settings.env,
+            passwords: built.passwords.clone(),
+            acl: built.acl.clone(),
+            revocations: revocations.clone(),
+            instance: settings.instance,
+        };
+        tokio::spawn(follower.run(store, stop_following.clone()));
+    }
     let (chain, watchers) = built.start_watchers(&revocations, RELOAD_INTERVAL);
-    let served = serve(chain, revocations, listener, shutdown).await;
+    let served = serve_secured(chain, revocations, listener, options.security, shutdown).await;
     drop(watchers);
+    stop_following.cancel();
     served
 }
 
-/// Serves `chain` on `listener` until `shutdown` completes.
+/// Serves `chain` on `listener` until `shutdown` completes, without TLS or token.
 pub async fn serve(
     chain: Arc<Chain>,
     revocations: Revocations,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    serve_secured(chain, revocations, listener, Security::default(), shutdown).await
+}
+
+/// How the server is secured (`auth_service.token`, `auth_service.tls`).
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// Bearer token required on every AuthService call.
+    pub token: Option<String>,
+    /// TLS, optionally mutual.
+    pub tls: Option<proto::grpc::TlsFiles>,
+}
+
+impl Security {
+    /// The security `auth_service {}` configures.
+    pub fn from_config(config: &tern_config::AuthServiceConfig) -> Self {
+        Self {
+            token: config.token.as_ref().map(|t| t.expose().to_owned()),
+            tls: config.tls.as_ref().map(proto::grpc::TlsFiles::from),
+        }
+    }
+}
+
+/// Serves `chain` on `listener` with `security` until `shutdown` completes. Health and reflection
+/// stay open (probes, `grpcurl list`); AuthService calls need the token when one is set.
+pub async fn serve_secured(
+    chain: Arc<Chain>,
+    revocations: Revocations,
+    listener: TcpListener,
+    security: Security,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_serving::<AuthServiceServer<AuthGrpc>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+    let reflection =
+        proto::grpc::reflection().map_err(|e| ServeError::Reflection(e.to_string()))?;
     // Ends the brokers' WatchRevocations streams when shutdown begins; a graceful shutdown waits
     // for every open request, and those streams never end on their own.
     let (stopping, stop_rx) = tokio::sync::watch::channel(());
@@ -95,10 +159,17 @@ pub async fn serve(
         shutdown.await;
         stopping.send_replace(());
     };
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &security.tls {
+        builder = builder.tls_config(tls.server().map_err(ServeError::Tls)?)?;
+    }
+    builder
         .add_service(health)
         .add_service(reflection)
-        .add_service(AuthServiceServer::new(service))
+        .add_service(AuthServiceServer::with_interceptor(
+            service,
+            proto::grpc::BearerToken::new(security.token.as_deref()),
+        ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

@@ -41,6 +41,10 @@ pub struct Built {
     pub chain: Arc<Chain>,
     /// Files whose changes are applied without a restart.
     pub watched: Vec<Watched>,
+    /// The password backend, to swap its users in when the config store changes them.
+    pub passwords: Option<Arc<PasswordFile>>,
+    /// The ACL backend, to swap its rules in when the config store changes them.
+    pub acl: Option<Arc<AclFile>>,
     /// The Redis backend, whose changes are followed through keyspace notifications.
     pub redis: Option<Arc<RedisBackend>>,
 }
@@ -108,6 +112,11 @@ impl Drop for Watchers {
     }
 }
 
+/// ACL rules of the configuration, ready for [`AclFile::reload`].
+pub fn rules_of(rules: &[tern_config::AclRule]) -> Result<Vec<Rule>, SetupError> {
+    acl_rules(rules)
+}
+
 fn acl_rules(rules: &[tern_config::AclRule]) -> Result<Vec<Rule>, SetupError> {
     rules.iter().map(|r| Rule::from_config(r).map_err(|e| SetupError::Acl(e.to_string()))).collect()
 }
@@ -142,6 +151,8 @@ pub fn build(config: &tern_config::Config) -> Result<Built, SetupError> {
     let auth = &config.auth;
     let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
     let mut watched = Vec::new();
+    let mut password_backend = None;
+    let mut acl_backend = None;
     if let Some(jwt) = &auth.jwt {
         backends.push(Arc::new(JwtBackend::new(jwt_settings(jwt)?)?));
     }
@@ -160,6 +171,7 @@ pub fn build(config: &tern_config::Config) -> Result<Built, SetupError> {
                 }),
             });
         }
+        password_backend = Some(Arc::clone(&backend));
         backends.push(backend);
     }
     let mut redis_backend = None;
@@ -190,6 +202,7 @@ pub fn build(config: &tern_config::Config) -> Result<Built, SetupError> {
                 }),
             });
         }
+        acl_backend = Some(Arc::clone(&backend));
         backends.push(backend);
     }
     if let Some(http) = &auth.http_auth {
@@ -207,5 +220,11 @@ pub fn build(config: &tern_config::Config) -> Result<Built, SetupError> {
         },
         cache_ttl: auth.cache.ttl,
     };
-    Ok(Built { chain: Arc::new(Chain::new(backends, policy)), watched, redis: redis_backend })
+    Ok(Built {
+        chain: Arc::new(Chain::new(backends, policy)),
+        watched,
+        passwords: password_backend,
+        acl: acl_backend,
+        redis: redis_backend,
+    })
 }

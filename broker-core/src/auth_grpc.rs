@@ -35,6 +35,7 @@ use mqtt_codec::{ConnectReasonCode, QoS};
 use parking_lot::Mutex;
 use proto::{
     auth::v1::{self as pb, auth_service_client::AuthServiceClient},
+    grpc::{AttachToken, BearerToken},
     types::v1 as types,
 };
 use tern_acl::{Action, ClientPolicy, ClientRule, Permission, RuleAction, RuleTopic};
@@ -76,6 +77,10 @@ pub struct GrpcAuthConfig {
     pub cache_ttl: Duration,
     /// This node's id (for the service's logs).
     pub node_id: Arc<str>,
+    /// Bearer token sent on every call (`auth_service.token`).
+    pub token: Option<String>,
+    /// Call auth-service over TLS (`auth_service.tls`).
+    pub tls: Option<proto::grpc::TlsFiles>,
 }
 
 impl GrpcAuthConfig {
@@ -93,6 +98,8 @@ impl GrpcAuthConfig {
             cache_max_size: config.auth.cache.max_size as usize,
             cache_ttl: config.auth.cache.ttl,
             node_id: Arc::from(config.node.id.as_str()),
+            token: a.token.as_ref().map(|t| t.expose().to_owned()),
+            tls: a.tls.as_ref().map(proto::grpc::TlsFiles::from),
         })
     }
 }
@@ -100,12 +107,35 @@ impl GrpcAuthConfig {
 /// How long a replica that answered UNAVAILABLE is tried only after the others.
 const DOWN_FOR: Duration = Duration::from_secs(3);
 
+/// An AuthService client that sends the configured token.
+type Client =
+    AuthServiceClient<tonic::service::interceptor::InterceptedService<Channel, AttachToken>>;
+
+/// A client of the replica at `addr`, over TLS when configured (verifying the configured host
+/// name, not the resolved address).
+fn replica_client(config: &GrpcAuthConfig, addr: SocketAddr) -> Result<Client, String> {
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
+        .map_err(|e| e.to_string())?
+        .connect_timeout(config.timeout)
+        .tcp_nodelay(true);
+    if let Some(tls) = &config.tls {
+        let host = config.address.rsplit_once(':').map_or(config.address.as_str(), |(h, _)| h);
+        let settings = tls.client(host).map_err(|e| e.to_string())?;
+        endpoint = endpoint.tls_config(settings).map_err(|e| e.to_string())?;
+    }
+    Ok(AuthServiceClient::with_interceptor(
+        endpoint.connect_lazy(),
+        AttachToken(BearerToken::new(config.token.as_deref())),
+    ))
+}
+
 /// One auth-service replica.
 #[derive(Debug)]
 struct Replica {
     addr: SocketAddr,
     /// A lazily connected channel to it.
-    client: AuthServiceClient<Channel>,
+    client: Client,
     /// Until when (ms since `Replicas::epoch`) it is considered down.
     down_until_ms: AtomicU64,
 }
@@ -240,15 +270,10 @@ async fn resolve_loop(shared: std::sync::Weak<Shared>, resolver: Arc<dyn Resolve
                     let mut next: Vec<Arc<Replica>> =
                         current.iter().filter(|r| now.contains(&r.addr)).cloned().collect();
                     for addr in now.iter().filter(|a| !known.contains(a)) {
-                        match Endpoint::from_shared(format!("http://{addr}")) {
-                            Ok(endpoint) => next.push(Arc::new(Replica {
+                        match replica_client(config, *addr) {
+                            Ok(client) => next.push(Arc::new(Replica {
                                 addr: *addr,
-                                client: AuthServiceClient::new(
-                                    endpoint
-                                        .connect_timeout(config.timeout)
-                                        .tcp_nodelay(true)
-                                        .connect_lazy(),
-                                ),
+                                client,
                                 down_until_ms: AtomicU64::new(0),
                             })),
                             Err(error) => tracing::warn!(%error, "auth-service address unusable"),
@@ -327,7 +352,7 @@ async fn with_retries<T, F, Fut>(
     mut call: F,
 ) -> Result<T, tonic::Status>
 where
-    F: FnMut(AuthServiceClient<Channel>) -> Fut,
+    F: FnMut(Client) -> Fut,
     Fut: std::future::Future<Output = Result<T, tonic::Status>>,
 {
     let attempts = async {

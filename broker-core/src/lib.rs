@@ -11,11 +11,13 @@
 //!
 //! Authentication and events plug in through [`auth::Authenticator`] and [`events::EventSink`].
 
+pub mod admin_grpc;
 pub mod auth;
 pub mod auth_grpc;
 pub mod broker;
 pub mod clock;
 pub mod config;
+pub mod config_follow;
 pub mod connection;
 pub mod events;
 pub mod events_grpc;

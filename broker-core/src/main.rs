@@ -52,8 +52,8 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let tern_log = env.get("TERN_LOG").map(str::to_owned);
-    let _telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
-        Ok(telemetry) => telemetry,
+    let telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
+        Ok(telemetry) => Arc::new(telemetry),
         Err(error) => {
             eprintln!("broker-core: {error}");
             return ExitCode::from(2);
@@ -69,7 +69,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(loaded.config)) {
+    match runtime.block_on(serve(loaded.config, env, telemetry)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("broker-core: {error:#}");
@@ -86,7 +86,11 @@ fn auth_required(auth: &tern_config::AuthConfig) -> bool {
         || auth.http_auth.is_some()
 }
 
-async fn serve(config: tern_config::Config) -> anyhow::Result<()> {
+async fn serve(
+    config: tern_config::Config,
+    env: tern_config::Env,
+    telemetry: Arc<tern_telemetry::Telemetry>,
+) -> anyhow::Result<()> {
     let auth: Arc<dyn Authenticator> = match GrpcAuthConfig::from_config(&config) {
         Some(grpc) => {
             tracing::info!(address = %grpc.address, "authenticating through auth-service");
@@ -106,6 +110,10 @@ async fn serve(config: tern_config::Config) -> anyhow::Result<()> {
     let listeners = broker_core::server::bind_listeners(&config, &settings)
         .await
         .context("cannot start listeners")?;
+    let listener_names: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| Some(format!("{}@{}", l.info.name, l.socket.local_addr().ok()?)))
+        .collect();
     let emitter = GrpcEventsConfig::from_config(&config).map(|relay| {
         tracing::info!(address = %relay.address, "sending events to webhook-relay");
         GrpcEvents::start(relay)
@@ -116,12 +124,66 @@ async fn serve(config: tern_config::Config) -> anyhow::Result<()> {
     };
     let broker = Broker::new(settings, auth, events);
     let shutdown = CancellationToken::new();
+    let admin = match &config.broker_admin {
+        Some(admin) => {
+            let listener = tokio::net::TcpListener::bind(admin.bind)
+                .await
+                .with_context(|| format!("broker_admin.bind: cannot bind {}", admin.bind))?;
+            let port = listener.local_addr().map_or(admin.bind.port(), |a| a.port());
+            let (security, registration) =
+                broker_core::admin_grpc::settings_from(&config, admin, port, listener_names);
+            // Refuse to start on TLS files that do not load, rather than serve MQTT without admin.
+            if let Some(tls) = &security.tls {
+                tls.server().context("broker_admin.tls")?;
+            }
+            if security.token.is_none() {
+                tracing::warn!(
+                    "broker_admin.token is not set: BrokerAdmin accepts unauthenticated calls"
+                );
+            }
+            if registration.is_none() {
+                tracing::warn!("no redis {{}} block: this node is not registered for admin-api");
+            }
+            tracing::info!(addr = %admin.bind, "BrokerAdmin listening");
+            Some(tokio::spawn(broker_core::admin_grpc::run(
+                Arc::clone(&broker),
+                listener,
+                security,
+                registration,
+                shutdown.clone(),
+            )))
+        }
+        None => None,
+    };
+    if let Some(redis) = &config.redis {
+        let store = tern_config_store::RedisStore::start(
+            tern_config_store::redis_store::RedisSettings::from_config(redis),
+            shutdown.clone(),
+        )?;
+        let set_level: broker_core::config_follow::SetLevel =
+            Box::new(move |level| telemetry.set_level(level).map_err(|e| e.to_string()));
+        let follower = broker_core::config_follow::follower(
+            &config.node.id,
+            config.source.clone(),
+            std::env::current_dir().context("cannot read the working directory")?,
+            env,
+            Some(set_level),
+        );
+        tokio::spawn(follower.run(Arc::new(store), shutdown.clone()));
+    }
     let server = tokio::spawn(broker_core::run(broker, listeners, shutdown.clone()));
     wait_for_signal().await?;
     tracing::info!("shutting down");
     shutdown.cancel();
     if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
         tracing::warn!("connections did not close within {SHUTDOWN_GRACE:?}; exiting anyway");
+    }
+    if let Some(admin) = admin {
+        match tokio::time::timeout(SHUTDOWN_GRACE, admin).await {
+            Ok(Ok(Err(error))) => tracing::error!(%error, "BrokerAdmin failed"),
+            Err(_) => tracing::warn!("BrokerAdmin did not stop within {SHUTDOWN_GRACE:?}"),
+            _ => {}
+        }
     }
     if let Some(emitter) = emitter
         && !emitter.flush(EVENT_FLUSH_GRACE).await

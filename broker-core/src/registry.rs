@@ -41,6 +41,21 @@ pub enum Control {
         /// Also end the session instead of keeping it for a reconnect.
         discard_session: bool,
     },
+    /// An administrator changes the session (subscribe, unsubscribe): the connection task runs
+    /// the operation on the session it owns. Dropped unrun when the connection is closing.
+    WithSession(SessionOp),
+}
+
+/// What a [`SessionOp`] runs.
+pub type SessionFn = Box<dyn FnOnce(&crate::Broker, &mut SessionState) + Send>;
+
+/// An operation on a connected client's session, run by its connection task.
+pub struct SessionOp(pub SessionFn);
+
+impl std::fmt::Debug for SessionOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionOp")
+    }
 }
 
 /// What a connection hands over when it is taken over.

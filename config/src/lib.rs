@@ -31,6 +31,7 @@
 //! reference is `config/README.md`.
 
 mod auth;
+mod cluster;
 mod env;
 mod error;
 mod http_auth;
@@ -55,6 +56,7 @@ pub use auth::{
     AclAction, AclRule, AclSource, AuthCacheConfig, AuthConfig, DenyAction, JwtAuthConfig,
     PasswordSource, Permit, RedisAuthConfig, SaltPosition, Who,
 };
+pub use cluster::{BrokerAdminConfig, GrpcTlsConfig, RedisConfig};
 pub use env::Env;
 pub use error::{ConfigError, Location, Problem};
 pub use http_auth::{HttpAuthConfig, HttpAuthRequest, HttpMethod, PLACEHOLDERS};
@@ -99,6 +101,11 @@ pub struct Config {
     pub node: NodeConfig,
     /// `auth_service {}` (Tern): where auth-service listens and how brokers reach it.
     pub auth_service: AuthServiceConfig,
+    /// `broker_admin {}` (Tern): the BrokerAdmin gRPC server of broker nodes; the block's presence
+    /// enables it.
+    pub broker_admin: Option<BrokerAdminConfig>,
+    /// `redis {}` (Tern): node registry and config store.
+    pub redis: Option<RedisConfig>,
     /// `webhook_relay {}` (Tern): where webhook-relay listens, its outbox, how brokers reach it.
     pub webhook_relay: WebhookRelayConfig,
     /// The file this configuration was loaded from (`None` for defaults or [`parse_str`]).
@@ -119,6 +126,8 @@ impl Default for Config {
             sys: SysConfig::default(),
             node: NodeConfig::default(),
             auth_service: AuthServiceConfig::default(),
+            broker_admin: None,
+            redis: None,
             webhook_relay: WebhookRelayConfig::default(),
             source: None,
         }
@@ -184,6 +193,8 @@ pub fn parse_str(
         sys: node::read_sys(&mut reader),
         node: node::read_node(&mut reader),
         auth_service: services::read_auth_service(&mut reader),
+        broker_admin: cluster::read_broker_admin(&mut reader),
+        redis: cluster::read_redis(&mut reader),
         webhook_relay: services::read_webhook_relay(&mut reader),
         source: None,
     };

@@ -44,6 +44,12 @@ pub struct AuthServiceConfig {
     pub resolve_interval: Duration,
     /// `auth_service.on_unavailable {}`: fail open or closed, per operation. Hot.
     pub on_unavailable: UnavailablePolicy,
+    /// `auth_service.token`: bearer token auth-service requires on every call and brokers send.
+    /// Unset: none. Restart to change.
+    pub token: Option<crate::Secret>,
+    /// `auth_service.tls {}`: auth-service serves TLS (optionally mutual) and brokers call it
+    /// over TLS. Restart to change.
+    pub tls: Option<crate::GrpcTlsConfig>,
 }
 
 impl Default for AuthServiceConfig {
@@ -54,6 +60,8 @@ impl Default for AuthServiceConfig {
             timeout: Duration::from_secs(2),
             resolve_interval: Duration::from_secs(5),
             on_unavailable: UnavailablePolicy::default(),
+            token: None,
+            tls: None,
         }
     }
 }
@@ -68,7 +76,11 @@ pub(crate) fn read_auth_service(r: &mut Reader<'_>) -> AuthServiceConfig {
     let bind = read_bind(r, "auth_service.bind", d.bind);
     let address = read_address(r, "auth_service.address");
     let u = &d.on_unavailable;
+    let token = crate::cluster::read_token(r, "auth_service.token");
+    let tls = crate::cluster::read_grpc_tls(r, "auth_service.tls");
     AuthServiceConfig {
+        token,
+        tls,
         bind,
         address,
         timeout: r.duration("auth_service.timeout", d.timeout, PlainUnit::Seconds),

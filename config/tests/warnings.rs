@@ -43,8 +43,8 @@ fn typos_in_block_names_and_nested_keys_are_named() {
 
 #[test]
 fn an_unknown_block_is_named_without_a_guess() {
-    let w = warnings("redis {\n  url = \"redis://127.0.0.1\"\n}\n");
-    assert_eq!(w, ["nanomq.conf:2: unknown key redis.url is ignored"]);
+    let w = warnings("kafka {\n  brokers = \"127.0.0.1:9092\"\n}\n");
+    assert_eq!(w, ["nanomq.conf:2: unknown key kafka.brokers is ignored"]);
 }
 
 #[test]

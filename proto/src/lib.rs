@@ -7,7 +7,10 @@
 //! - [`types::v1`]: client identity, messages, subscriptions (shared by the services);
 //! - [`auth::v1`]: `AuthService` (Authenticate, Authorize, WatchRevocations);
 //! - [`events::v1`]: `EventIngest` (brokers to webhook-relay) and `EventStream` (to other services);
-//! - [`broker::v1`]: `BrokerAdmin`, served by every broker node.
+//! - [`broker::v1`]: `BrokerAdmin`, served by every broker node;
+//! - [`grpc`]: reflection, the bearer-token interceptor and TLS shared by every server and client.
+
+pub mod grpc;
 
 /// Shared types (`tern.types.v1`).
 pub mod types {

@@ -145,6 +145,8 @@ pub fn grpc_config(address: String) -> GrpcAuthConfig {
         cache_max_size: 32,
         cache_ttl: Duration::from_secs(60),
         node_id: Arc::from("test-node"),
+        token: None,
+        tls: None,
     }
 }
 

@@ -266,6 +266,7 @@ where
                 control = self.control.recv() => match control {
                     Some(Control::TakeOver { reply }) => return Exit::TakenOver(reply),
                     Some(Control::Kick { discard_session }) => return Exit::Kicked { discard_session },
+                    Some(Control::WithSession(op)) => (op.0)(&self.broker, &mut self.session),
                     None => return Exit::Shutdown,
                 },
                 () = shutdown.cancelled() => return Exit::Shutdown,
@@ -410,7 +411,7 @@ where
         while takeover.is_none() {
             match self.control.try_recv() {
                 Ok(Control::TakeOver { reply }) => takeover = Some(reply),
-                Ok(Control::Kick { .. }) => {}
+                Ok(Control::Kick { .. } | Control::WithSession(_)) => {}
                 Err(_) => break,
             }
         }

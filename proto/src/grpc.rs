@@ -1,0 +1,183 @@
+//! What every Tern gRPC server and client shares: server reflection over Tern's descriptors, the
+//! bearer-token check, and TLS (optionally mutual) from PEM files.
+
+use std::{io, path::PathBuf, sync::Arc};
+
+use tonic::{
+    Request, Status,
+    metadata::MetadataValue,
+    service::Interceptor,
+    transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig},
+};
+use tonic_reflection::server::v1::{ServerReflection, ServerReflectionServer};
+
+/// Server reflection (v1) listing every Tern service and `grpc.health.v1`, so `grpcurl` works
+/// without proto files.
+pub fn reflection()
+-> Result<ServerReflectionServer<impl ServerReflection>, tonic_reflection::server::Error> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+}
+
+/// A server interceptor requiring `authorization: Bearer <token>` when a token is configured.
+/// The comparison takes time that depends only on the lengths.
+#[derive(Clone, Default)]
+pub struct BearerToken(Option<Arc<str>>);
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("BearerToken").field(&self.0.as_ref().map(|_| "<redacted>")).finish()
+    }
+}
+
+impl BearerToken {
+    /// Require `token` (`None`: accept every call).
+    pub fn new(token: Option<&str>) -> Self {
+        Self(token.map(Arc::from))
+    }
+
+    /// Whether a token is required.
+    pub fn is_required(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Adds this token to an outgoing request (client side).
+    pub fn attach<T>(&self, request: &mut Request<T>) {
+        if let Some(token) = &self.0
+            && let Ok(value) = MetadataValue::try_from(format!("Bearer {token}"))
+        {
+            request.metadata_mut().insert("authorization", value);
+        }
+    }
+}
+
+/// A client interceptor adding a [`BearerToken`] to every call (nothing when it has no token).
+#[derive(Debug, Clone, Default)]
+pub struct AttachToken(pub BearerToken);
+
+impl Interceptor for AttachToken {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        self.0.attach(&mut request);
+        Ok(request)
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, &x) in b.iter().enumerate() {
+        let y = if a.is_empty() { 0 } else { a[i % a.len()] };
+        diff |= usize::from(x ^ y);
+    }
+    diff == 0
+}
+
+impl Interceptor for BearerToken {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let Some(expected) = &self.0 else { return Ok(request) };
+        let given = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        match given {
+            Some(token) if constant_time_eq(expected.as_bytes(), token.trim().as_bytes()) => {
+                Ok(request)
+            }
+            Some(_) => Err(Status::unauthenticated("invalid bearer token")),
+            None => Err(Status::unauthenticated("bearer token required")),
+        }
+    }
+}
+
+/// TLS files of a gRPC link (see `tern_config::GrpcTlsConfig`).
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// PEM certificate chain.
+    pub certfile: PathBuf,
+    /// PEM private key.
+    pub keyfile: PathBuf,
+    /// PEM CA bundle.
+    pub cacertfile: Option<PathBuf>,
+    /// Mutual TLS.
+    pub verify_peer: bool,
+    /// Name the client verifies the server certificate against.
+    pub server_name: Option<String>,
+}
+
+impl From<&tern_config::GrpcTlsConfig> for TlsFiles {
+    fn from(tls: &tern_config::GrpcTlsConfig) -> Self {
+        Self {
+            certfile: tls.certfile.clone(),
+            keyfile: tls.keyfile.clone(),
+            cacertfile: tls.cacertfile.clone(),
+            verify_peer: tls.verify_peer,
+            server_name: tls.server_name.clone(),
+        }
+    }
+}
+
+fn read(path: &PathBuf) -> io::Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))
+}
+
+impl TlsFiles {
+    /// The server side: our identity, and with `verify_peer` the CA that client certificates
+    /// must chain to.
+    pub fn server(&self) -> io::Result<ServerTlsConfig> {
+        let identity = Identity::from_pem(read(&self.certfile)?, read(&self.keyfile)?);
+        let mut tls = ServerTlsConfig::new().identity(identity);
+        if self.verify_peer
+            && let Some(ca) = &self.cacertfile
+        {
+            tls = tls.client_ca_root(Certificate::from_pem(read(ca)?));
+        }
+        Ok(tls)
+    }
+
+    /// The client side, calling `host`: the CA to verify the server with and, with
+    /// `verify_peer`, our identity.
+    pub fn client(&self, host: &str) -> io::Result<ClientTlsConfig> {
+        let mut tls = ClientTlsConfig::new()
+            .domain_name(self.server_name.clone().unwrap_or_else(|| host.to_owned()));
+        match &self.cacertfile {
+            Some(ca) => tls = tls.ca_certificate(Certificate::from_pem(read(ca)?)),
+            None => tls = tls.with_enabled_roots(),
+        }
+        if self.verify_peer {
+            tls = tls.identity(Identity::from_pem(read(&self.certfile)?, read(&self.keyfile)?));
+        }
+        Ok(tls)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_header(value: Option<&str>) -> Request<()> {
+        let mut request = Request::new(());
+        if let Some(v) = value {
+            request.metadata_mut().insert("authorization", v.parse().expect("ascii"));
+        }
+        request
+    }
+
+    #[test]
+    fn token_is_required_only_when_configured() {
+        let mut open = BearerToken::new(None);
+        assert!(open.call(with_header(None)).is_ok());
+        let mut guarded = BearerToken::new(Some("s3cret"));
+        let missing = guarded.call(with_header(None)).expect_err("no token");
+        assert_eq!(missing.code(), tonic::Code::Unauthenticated);
+        assert!(guarded.call(with_header(Some("Bearer wrong"))).is_err());
+        assert!(guarded.call(with_header(Some("Bearer s3cre"))).is_err());
+        assert!(guarded.call(with_header(Some("Bearer s3cret"))).is_ok());
+        let mut request = Request::new(());
+        guarded.attach(&mut request);
+        assert!(guarded.call(request.map(|()| ())).is_ok());
+        assert!(!format!("{guarded:?}").contains("s3cret"));
+    }
+}
