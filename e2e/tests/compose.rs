@@ -243,6 +243,21 @@ fn webhook_relay_keeps_its_outbox_on_a_volume_and_brokers_find_it() {
 }
 
 #[test]
+fn admin_api_publishes_its_http_port_with_a_health_check_on_it() {
+    let compose = compose();
+    let admin = &compose.services["admin-api"];
+    let config = loaded_config("admin-api", admin);
+    let port = config.http_server.as_ref().expect("admin-api reads http_server {}").port;
+    let published: Vec<u16> = admin.ports.iter().map(|p| container_port(p)).collect();
+    assert_eq!(published, [port], "the API port is published");
+    let health = &admin.healthcheck.as_ref().expect("admin-api has a health check").test;
+    assert_eq!(health[..4], ["CMD", "tern", "health", "http"], "probed with tern health");
+    let url = health[4].strip_prefix("http://").expect("an http:// URL");
+    let authority = url.split('/').next().expect("host:port");
+    assert_eq!(container_port(authority), port, "the probe checks the API port");
+}
+
+#[test]
 fn broker_ports_and_health_check_match_its_listeners() {
     let compose = compose();
     let broker = &compose.services["broker-core"];

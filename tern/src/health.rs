@@ -1,6 +1,6 @@
 //! `tern health`: liveness probes for container health checks and scripts — gRPC health
-//! (`grpc.health.v1`, served by every Tern gRPC service) and MQTT (a listener answers CONNECT with
-//! a CONNACK). The runtime image has no other probe tools; `tern` is in it.
+//! (`grpc.health.v1`, served by every Tern gRPC service), MQTT (a listener answers CONNECT with
+//! a CONNACK) and HTTP (the admin API answers). The runtime image has no other probe tools; `tern` is in it.
 
 use std::time::Duration;
 
@@ -33,6 +33,12 @@ pub enum Probe {
     Mqtt {
         /// `host:port` of the MQTT listener.
         addr: String,
+    },
+    /// An HTTP server answers GET URL with a status below 500 (a 401 from an API that wants
+    /// credentials still shows a live server: probes carry none).
+    Http {
+        /// `http://host:port/path`.
+        url: String,
     },
 }
 
@@ -99,6 +105,19 @@ async fn probe(probe: &Probe) -> Result<String, String> {
                     Ok(format!("{addr}: CONNACK (refused: {:?})", ack.reason_code))
                 }
                 Err(error) => Err(format!("{addr}: {error}")),
+            }
+        }
+        Probe::Http { url } => {
+            let response = reqwest::Client::new()
+                .get(url.as_str())
+                .send()
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            let status = response.status();
+            if status.is_server_error() {
+                Err(format!("{url}: HTTP {status}"))
+            } else {
+                Ok(format!("{url}: HTTP {}", status.as_u16()))
             }
         }
     }

@@ -212,14 +212,41 @@ async fn the_built_in_default_runs_and_stops_on_sigint() {
     let env = [
         ("TERN_LISTENERS__TCP__BIND", "127.0.0.1:0"),
         ("TERN_LISTENERS__WS__BIND", "127.0.0.1:0/mqtt"),
+        ("TERN_HTTP_SERVER__PORT", "0"),
     ];
     let tern = Started::spawn(dir.path(), &[], &env).await;
     assert!(tern.banner[0].contains("etc/tern.conf (built in)"), "{:?}", tern.banner);
     assert!(tern.banner.iter().any(|l| l.contains("ws://127.0.0.1:") && l.ends_with("/mqtt")));
     let tcp = tern.port("MQTT over TCP");
-    let sub = cli().subscriber(&["-p", &tcp, "-t", "t", "-C", "1", "-V", "5"]).await;
+    let sub = cli().subscriber(&["-p", &tcp, "-t", "t", "-C", "2", "-V", "5"]).await;
     assert_eq!(run(&["pub", "-p", &tcp, "-t", "t", "-m", "anon", "-V", "5"]).await.code, Some(0));
-    assert_eq!(sub.finish().await.stdout, "anon\n");
+
+    // The admin API of the default file (HTTP Basic admin / public), over the in-process broker.
+    let api = format!("http://127.0.0.1:{}/api/v4", tern.port("HTTP API"));
+    let http = reqwest::Client::new();
+    let refused = http.get(format!("{api}/clients")).send().await.expect("request");
+    assert_eq!(refused.status(), 401, "no credentials");
+    let clients = http
+        .get(format!("{api}/clients"))
+        .basic_auth("admin", Some("public"))
+        .send()
+        .await
+        .expect("request")
+        .bytes()
+        .await
+        .expect("body");
+    let clients: serde_json::Value = serde_json::from_slice(&clients).expect("JSON");
+    assert_eq!(clients["code"], 0, "{clients}");
+    assert_eq!(clients["data"].as_array().map(Vec::len), Some(1), "the subscriber: {clients}");
+    let published = http
+        .post(format!("{api}/mqtt/publish"))
+        .basic_auth("admin", Some("public"))
+        .body(r#"{"topic": "t", "payload": "from-api", "qos": 1, "clientid": "api"}"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(published.status(), 200);
+    assert_eq!(sub.finish().await.stdout, "anon\nfrom-api\n");
     tern.stop(rustix::process::Signal::INT).await;
 }
 

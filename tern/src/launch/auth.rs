@@ -12,8 +12,21 @@ pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), 
         .await
         .map_err(|e| fail(format!("cannot bind 127.0.0.1:0: {e}")))?;
     let addr = listener.local_addr().map_err(|e| fail(e.to_string()))?;
+    // Rules and users written through admin-api arrive through the shared config store.
+    let settings = auth_service::store::StoreSettings {
+        file: wiring.config.source.clone(),
+        base_dir: wiring.base_dir.clone(),
+        env: tern_config::Env::from_process(),
+        instance: wiring.config.node.id.clone(),
+    };
+    let options = auth_service::server::RunOptions {
+        security: auth_service::server::Security::default(),
+        store: Some((std::sync::Arc::clone(&wiring.store), settings)),
+    };
     run.spawn(Service::AuthService, |stop| async move {
-        auth_service::run(built, listener, stop.cancelled_owned()).await.map_err(|e| e.to_string())
+        auth_service::server::run_with(built, listener, options, stop.cancelled_owned())
+            .await
+            .map_err(|e| e.to_string())
     });
     run.endpoints.push(Endpoint {
         service: Service::AuthService.name(),

@@ -2,17 +2,29 @@
 //! through the in-process auth-service's gRPC interface and streaming events to the in-process
 //! webhook-relay's (as a compose deployment does).
 
-use std::sync::Arc;
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    sync::Arc,
+};
 
 use broker_core::{
     Broker, BrokerConfig,
+    admin_grpc::AdminSecurity,
     auth_grpc::{GrpcAuth, GrpcAuthConfig},
     events::{EventSink, NoEvents},
     events_grpc::{GrpcEvents, GrpcEventsConfig},
 };
 use tern_config::ListenerKind;
 
-use super::{Endpoint, LaunchError, Running, Service, Wiring, authority};
+use super::{BrokerAdminNode, Endpoint, LaunchError, Running, Service, Wiring, authority};
+
+/// 32 random bytes from the operating system, in hex.
+fn random_token() -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
 
 /// How long the broker waits at shutdown for the relay to acknowledge its last events.
 const EVENT_FLUSH_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -34,8 +46,10 @@ pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), 
         .await
         .map_err(|e| fail(format!("cannot start listeners: {e}")))?;
     let enabled = config.listeners.iter().filter(|l| l.enable);
+    let mut listener_names = Vec::new();
     for (listener, conf) in listeners.iter().zip(enabled) {
         let addr = listener.socket.local_addr().map_err(|e| fail(e.to_string()))?;
+        listener_names.push(format!("{}@{addr}", listener.info.name));
         let path = conf.path.as_deref().unwrap_or(tern_config::DEFAULT_WS_PATH);
         let (what, url) = match conf.kind {
             ListenerKind::Tcp => ("MQTT over TCP", format!("mqtt://{}", authority(addr))),
@@ -58,6 +72,27 @@ pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), 
         None => Arc::new(NoEvents),
     };
     let broker = Broker::new(settings, auth, events);
+    if config.http_server.is_some() {
+        // BrokerAdmin for the in-process admin-api only: loopback, and a token made here.
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .await
+            .map_err(|e| fail(format!("BrokerAdmin: cannot bind 127.0.0.1:0: {e}")))?;
+        let addr = listener.local_addr().map_err(|e| fail(e.to_string()))?;
+        let token = random_token().map_err(|e| fail(format!("cannot make a token: {e}")))?;
+        let security = AdminSecurity { token: Some(token.clone()), tls: None };
+        let admin_broker = Arc::clone(&broker);
+        run.spawn(Service::BrokerCore, |stop| async move {
+            broker_core::admin_grpc::serve(admin_broker, listener, security, stop.cancelled_owned())
+                .await
+                .map_err(|e| e.to_string())
+        });
+        wiring.broker_admin = Some(BrokerAdminNode {
+            addr,
+            token,
+            started_at_ms: broker.started_at_ms(),
+            listeners: listener_names,
+        });
+    }
     run.spawn(Service::BrokerCore, |stop| async move {
         broker_core::run(broker, listeners, stop).await;
         // The relay stops after the broker: hand it the last events first.

@@ -8,11 +8,12 @@
 //! stops with an error stops the whole process (a half-running launcher would be worse than
 //! none).
 //!
-//! Today the list is auth-service, webhook-relay (when the file has webhook targets), then
-//! broker-core, which streams its events to the relay. admin-api joins it as one more
-//! [`Service`] variant with its start module once its crate exists, after broker-core (it calls
-//! the broker's admin gRPC).
+//! The list is auth-service, webhook-relay (when the file has webhook targets), broker-core,
+//! which streams its events to the relay, then admin-api (when the file has `http_server {}`),
+//! which calls the broker's BrokerAdmin gRPC. Every service shares one config store: Redis when
+//! the file has `redis {}`, else an embedded in-process one.
 
+mod admin;
 mod auth;
 mod broker;
 mod relay;
@@ -41,11 +42,13 @@ pub enum Service {
     WebhookRelay,
     /// The MQTT broker, on the listeners of the file.
     BrokerCore,
+    /// NanoMQ's HTTP API, when the file has `http_server {}`.
+    AdminApi,
 }
 
 /// Start order: each service may use what the ones before it put in the [`Wiring`].
 pub const SERVICES: &[Service] =
-    &[Service::AuthService, Service::WebhookRelay, Service::BrokerCore];
+    &[Service::AuthService, Service::WebhookRelay, Service::BrokerCore, Service::AdminApi];
 
 impl Service {
     /// The service's name, as its own binary is called.
@@ -54,6 +57,7 @@ impl Service {
             Self::AuthService => "auth-service",
             Self::WebhookRelay => "webhook-relay",
             Self::BrokerCore => "broker-core",
+            Self::AdminApi => "admin-api",
         }
     }
 
@@ -62,6 +66,7 @@ impl Service {
             Self::AuthService => auth::start(run, wiring).await,
             Self::WebhookRelay => relay::start(run, wiring).await,
             Self::BrokerCore => broker::start(run, wiring).await,
+            Self::AdminApi => admin::start(run, wiring).await,
         }
     }
 }
@@ -75,6 +80,25 @@ pub struct Wiring {
     pub auth_service: Option<SocketAddr>,
     /// Where webhook-relay takes events (set by its start, when it runs).
     pub webhook_relay: Option<SocketAddr>,
+    /// The broker's BrokerAdmin interface (set by broker-core's start when admin-api will run).
+    pub broker_admin: Option<BrokerAdminNode>,
+    /// The config store every service follows (Redis with `redis {}`, else in-process).
+    pub store: Arc<dyn tern_config_store::ConfigStore>,
+    /// The directory relative paths resolve against (the working directory).
+    pub base_dir: std::path::PathBuf,
+}
+
+/// The in-process broker's BrokerAdmin server, for admin-api.
+#[derive(Debug, Clone)]
+pub struct BrokerAdminNode {
+    /// Its loopback address.
+    pub addr: SocketAddr,
+    /// The bearer token it requires (made at start, never printed).
+    pub token: String,
+    /// When the broker started, epoch ms.
+    pub started_at_ms: u64,
+    /// Its MQTT listeners, as `<kind>:<name>@<address>`.
+    pub listeners: Vec<String>,
 }
 
 /// Something a service listens on.
@@ -223,7 +247,28 @@ pub async fn start(
         shutdown,
         failure: Arc::default(),
     };
-    let mut wiring = Wiring { config, auth_service: None, webhook_relay: None };
+    let store: Arc<dyn tern_config_store::ConfigStore> = match &config.redis {
+        Some(redis) => Arc::new(
+            tern_config_store::RedisStore::start(
+                tern_config_store::redis_store::RedisSettings::from_config(redis),
+                running.shutdown.clone(),
+            )
+            .map_err(|e| LaunchError::Start { service: "config store", message: e.to_string() })?,
+        ),
+        None => Arc::new(tern_config_store::MemoryStore::new()),
+    };
+    let base_dir = std::env::current_dir().map_err(|e| LaunchError::Start {
+        service: "config store",
+        message: format!("cannot read the working directory: {e}"),
+    })?;
+    let mut wiring = Wiring {
+        config,
+        auth_service: None,
+        webhook_relay: None,
+        broker_admin: None,
+        store,
+        base_dir,
+    };
     for service in SERVICES {
         if let Err(error) = service.start(&mut running, &mut wiring).await {
             // Let what already started close its listeners before the error is reported.
@@ -243,9 +288,9 @@ fn unserved_blocks(config: &tern_config::Config) -> Vec<String> {
                 .into(),
         );
     }
-    if config.http_server.is_some() {
+    if config.broker_admin.is_some() {
         notes.push(
-            "http_server {}: admin-api is not part of tern start yet; the HTTP API is not served"
+            "broker_admin {}: tern start serves BrokerAdmin on loopback for its admin-api only, with a token of its own"
                 .into(),
         );
     }
