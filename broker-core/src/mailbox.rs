@@ -249,7 +249,9 @@ impl Mailbox {
     /// Wakes paused publishers if the queue has drained to the low-water mark (called with the
     /// lock held).
     fn wake_publishers(&self, q: &Queue) {
+        // A load first: the swap (a write) only when a publisher is actually paused.
         if (q.items.len() <= self.low_water() || !q.online)
+            && self.paused_publishers.load(Ordering::SeqCst)
             && self.paused_publishers.swap(false, Ordering::SeqCst)
         {
             self.drained.notify_waiters();
