@@ -127,7 +127,13 @@ impl Broker {
     /// routes it to every matching session.
     pub fn publish(&self, message: MessageRef) -> Routed {
         self.stats.messages_received.inc();
-        self.emit(EventKind::MessagePublish, || Event::MessagePublish { message: message.clone() });
+        if self.events.wants(EventKind::MessagePublish) {
+            // The message carries the time it was received: no second clock read per publish.
+            self.events.emit(BrokerEvent {
+                timestamp_ms: message.received_at_ms,
+                kind: Event::MessagePublish { message: message.clone() },
+            });
+        }
         if message.retain
             && self.config.retain_available
             && self.retained.set(Arc::clone(&message)) == RetainOutcome::Full
