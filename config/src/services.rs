@@ -50,6 +50,9 @@ pub struct AuthServiceConfig {
     /// `auth_service.tls {}`: auth-service serves TLS (optionally mutual) and brokers call it
     /// over TLS. Restart to change.
     pub tls: Option<crate::GrpcTlsConfig>,
+    /// `auth_service.metrics_bind`: where auth-service serves Prometheus text at `/metrics`.
+    /// Unset: no metrics endpoint. Restart to change.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl Default for AuthServiceConfig {
@@ -62,6 +65,7 @@ impl Default for AuthServiceConfig {
             on_unavailable: UnavailablePolicy::default(),
             token: None,
             tls: None,
+            metrics_bind: None,
         }
     }
 }
@@ -78,9 +82,13 @@ pub(crate) fn read_auth_service(r: &mut Reader<'_>) -> AuthServiceConfig {
     let u = &d.on_unavailable;
     let token = crate::cluster::read_token(r, "auth_service.token");
     let tls = crate::cluster::read_grpc_tls(r, "auth_service.tls");
+    let metrics_bind = r
+        .has("auth_service.metrics_bind")
+        .then(|| read_bind(r, "auth_service.metrics_bind", SocketAddr::from(([0, 0, 0, 0], 9101))));
     AuthServiceConfig {
         token,
         tls,
+        metrics_bind,
         bind,
         address,
         timeout: r.duration("auth_service.timeout", d.timeout, PlainUnit::Seconds),

@@ -269,14 +269,7 @@ pub async fn serve_metrics(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RelayError> {
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let metrics = Arc::clone(&metrics);
-            async move {
-                ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render())
-            }
-        }),
-    );
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(RelayError::Metrics)
+    tern_telemetry::prometheus::serve(listener, move || metrics.render(), shutdown)
+        .await
+        .map_err(RelayError::Metrics)
 }

@@ -196,3 +196,27 @@ pub fn connect(
     }
     c
 }
+
+/// Publishes at QoS 1 until the publish is allowed (`allowed`) or refused with 0x87 (each try a
+/// new packet id); false after 10 s without that answer. An allowed publish without subscribers is
+/// answered 0x10 (No matching subscribers).
+pub async fn publish_until(
+    client: &tokio::sync::Mutex<RawClient>,
+    next_id: &std::sync::atomic::AtomicU16,
+    topic: &str,
+    allowed: bool,
+) -> bool {
+    use mqtt_codec::PubAckReasonCode;
+    test_support::eventually(Duration::from_secs(10), || async {
+        let id = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let code = client.lock().await.puback(id, topic).await;
+        let want = if allowed {
+            matches!(code, PubAckReasonCode::Success | PubAckReasonCode::NoMatchingSubscribers)
+        } else {
+            code == PubAckReasonCode::NotAuthorized
+        };
+        want.then_some(())
+    })
+    .await
+    .is_some()
+}
