@@ -5,6 +5,10 @@
 //! watchers (its password and ACL files, its Redis change notifications) before the chain is
 //! swapped in, then stops the old chain's; the old backends are dropped with the last call that
 //! uses them.
+//!
+//! Once the configuration comes from the file *and* the config store (see [`LiveChain::rebuild_with`]),
+//! a changed password or ACL file rebuilds the whole chain from both, as at start — so users and
+//! rules written through the store survive an edit of the file.
 
 use std::{sync::Arc, time::Duration};
 
@@ -17,16 +21,30 @@ use crate::{
     setup::{Built, Watchers},
 };
 
+/// Builds the chain again from the current configuration.
+pub type Rebuild = Arc<dyn Fn() -> Result<Built, String> + Send + Sync>;
+
 /// The current chain and the watchers that keep it current.
-#[derive(Debug)]
 pub struct LiveChain {
     chain: ArcSwap<Chain>,
     /// The current chain's watchers; `None` once stopped (a replacement then starts none).
     watchers: Mutex<Option<Watchers>>,
+    /// How a changed watched file is applied: `None`, by reloading that file into its backend;
+    /// `Some`, by rebuilding the whole chain.
+    rebuild: Mutex<Option<Rebuild>>,
     /// Where watchers report changes.
     revocations: Revocations,
     /// How often watched files are checked.
     file_interval: Duration,
+}
+
+impl std::fmt::Debug for LiveChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveChain")
+            .field("chain", &self.chain)
+            .field("rebuilds", &self.rebuild.lock().is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl LiveChain {
@@ -35,6 +53,7 @@ impl LiveChain {
         Self {
             chain: ArcSwap::new(chain),
             watchers: Mutex::new(Some(Watchers::default())),
+            rebuild: Mutex::new(None),
             revocations,
             file_interval: crate::server::RELOAD_INTERVAL,
         }
@@ -47,6 +66,7 @@ impl LiveChain {
         Self {
             chain: ArcSwap::new(chain),
             watchers: Mutex::new(Some(watchers)),
+            rebuild: Mutex::new(None),
             revocations,
             file_interval,
         }
@@ -62,9 +82,24 @@ impl LiveChain {
         &self.revocations
     }
 
+    /// From now on, a changed watched file is applied by `rebuild`ing the whole chain (the
+    /// configuration is no longer the file alone).
+    pub fn rebuild_with(&self, rebuild: Rebuild) {
+        *self.rebuild.lock() = Some(rebuild);
+    }
+
     /// Serves `built` from now on: starts its watchers, swaps its chain in, stops the previous
     /// chain's watchers. After [`LiveChain::stop`], the chain is swapped but no watcher starts.
-    pub fn replace(&self, built: Built) {
+    pub fn replace(self: &Arc<Self>, mut built: Built) {
+        if self.rebuild.lock().is_some() {
+            for watched in &mut built.watched {
+                let live = Arc::downgrade(self);
+                watched.reload = Box::new(move |_| match live.upgrade() {
+                    Some(live) => live.rebuild(),
+                    None => Ok(()),
+                });
+            }
+        }
         let mut watchers = self.watchers.lock();
         match watchers.as_mut() {
             Some(current) => {
@@ -74,6 +109,19 @@ impl LiveChain {
                 *current = started;
             }
             None => self.chain.store(built.chain),
+        }
+    }
+
+    /// Rebuilds the chain and serves it (a watched file changed). Called from a watcher of the
+    /// current chain, which this stops: it ends at its next wait.
+    fn rebuild(self: &Arc<Self>) -> Result<(), String> {
+        let rebuild = self.rebuild.lock().clone();
+        match rebuild {
+            Some(rebuild) => {
+                self.replace(rebuild()?);
+                Ok(())
+            }
+            None => Ok(()),
         }
     }
 

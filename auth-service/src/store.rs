@@ -91,6 +91,15 @@ impl Follower {
         match section {
             "auth" => {
                 let built = crate::setup::build(&config).map_err(|e| e.to_string())?;
+                // From now on a changed password or ACL file is applied together with this
+                // snapshot's stored section.
+                let (file, base_dir, env) = (s.file.clone(), s.base_dir.clone(), s.env.clone());
+                let snapshot = snapshot.clone();
+                self.live.rebuild_with(Arc::new(move || {
+                    let config =
+                        effective_config(file.as_deref(), &base_dir, &env, &snapshot, &["auth"])?;
+                    crate::setup::build(&config).map_err(|e| e.to_string())
+                }));
                 self.live.replace(built);
                 self.live.revocations().revoke_all("configuration changed");
                 Ok(())

@@ -41,8 +41,16 @@ struct Service {
 impl Service {
     /// Starts auth-service from `conf` (written to `auth.conf` in a new working directory).
     async fn start(conf: &str) -> Self {
+        Self::start_with(conf, &[]).await
+    }
+
+    /// [`Service::start`], with `files` (name, contents) written next to `auth.conf`.
+    async fn start_with(conf: &str, files: &[(&str, &str)]) -> Self {
         test_support::install_crypto_provider();
         let dir = tempfile::tempdir().expect("dir");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        }
         let file = dir.path().join("auth.conf");
         std::fs::write(&file, conf).expect("write auth.conf");
         let config = tern_config::load_in(&file, dir.path(), &tern_config::Env::new())
@@ -285,6 +293,34 @@ async fn a_section_that_does_not_load_is_reported_and_the_previous_chain_keeps_a
     assert!(service.connects_with("anon-2", None, true).await);
     assert!(service.applied(version).await);
     assert_eq!(service.reported().await.1, None);
+}
+
+#[tokio::test]
+async fn a_password_file_change_keeps_the_users_written_through_the_store() {
+    let service = Service::start_with(
+        "auth {\n  allow_anonymous = false\n  password = {include \"pwd.conf\"}\n}\n",
+        &[("pwd.conf", "\"alice\": \"secret\"\n")],
+    )
+    .await;
+    assert_eq!(service.connect("a-0", Some(("alice", "secret"))).await, ConnectReasonCode::Success);
+    let version = service.put_auth(json!({"password": {"bob": "b-secret"}})).await;
+    assert!(service.connects_with("b-0", Some(("bob", "b-secret")), true).await);
+    assert!(service.applied(version).await);
+
+    // The file changes (renamed over, so its modification time certainly does).
+    let pwd = service.dir.path().join("pwd.conf");
+    std::fs::write(pwd.with_extension("tmp"), "\"alice\": \"changed\"\n").expect("write");
+    std::fs::rename(pwd.with_extension("tmp"), &pwd).expect("rename");
+    assert!(
+        service.connects_with("a-1", Some(("alice", "changed")), true).await,
+        "the file's new password applies"
+    );
+    assert_eq!(
+        service.connect("b-1", Some(("bob", "b-secret"))).await,
+        ConnectReasonCode::Success,
+        "the user written through the store is still there"
+    );
+    assert_ne!(service.connect("a-2", Some(("alice", "secret"))).await, ConnectReasonCode::Success);
 }
 
 /// Pub/sub connections open on `redis` (a Redis backend's change watcher holds one).
