@@ -19,7 +19,7 @@ use std::{
 use common::{RawClient, TestBroker, connect, grpc_config, publish_until};
 use mqtt_codec::{ConnectReasonCode, ProtocolVersion};
 use serde_json::json;
-use tern_config_store::{ConfigStore, RedisStore, redis_store::RedisSettings};
+use tern_config_store::ConfigStore;
 use test_support::{RedisServer, eventually};
 use tokio_util::sync::CancellationToken;
 
@@ -59,14 +59,7 @@ impl Service {
         let built = auth_service::setup::build(&config).expect("auth chain");
         let redis = RedisServer::start();
         let shutdown = CancellationToken::new();
-        let settings = RedisSettings {
-            url: redis.url(),
-            prefix: "tern:".into(),
-            timeout: Duration::from_millis(500),
-            poll_interval: Duration::from_millis(200),
-        };
-        let store: Arc<dyn ConfigStore> =
-            Arc::new(RedisStore::start(settings, shutdown.clone()).expect("store"));
+        let store = common::config_store(&redis, &shutdown);
         let (listener, auth_addr) = test_support::bind_tokio().await;
         let (metrics, metrics_addr) = test_support::bind_tokio().await;
         let options = auth_service::server::RunOptions {

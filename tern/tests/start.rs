@@ -106,11 +106,13 @@ async fn a_file_on_free_ports_serves_pub_and_sub_and_stops_on_sigterm() {
         r#"
         listeners.tcp { bind = "127.0.0.1:0" }
         listeners.ws { bind = "127.0.0.1:0/mqtt" }
+        auth_service.metrics_bind = "127.0.0.1:0"
         "#,
     );
     let tern = Started::spawn(dir.path(), &["--conf", &conf], &[]).await;
     assert!(tern.banner[0].starts_with("Tern "), "{:?}", tern.banner);
     assert!(tern.banner.iter().any(|l| l.contains("auth-service") && l.contains("127.0.0.1")));
+    let auth_metrics = tern.port("Prometheus metrics");
     let tcp = tern.port("MQTT over TCP");
     let ws = tern.port("MQTT over WebSocket");
     let sub = cli().subscriber(&["-p", &tcp, "-t", "greet/#", "-C", "2", "-v"]).await;
@@ -121,6 +123,19 @@ async fn a_file_on_free_ports_serves_pub_and_sub_and_stops_on_sigterm() {
     );
     let out = sub.finish().await;
     assert_eq!(out.stdout, "greet/tcp hi\ngreet/ws hey\n");
+
+    // auth-service's own metrics: the three clients' CONNECTs were allowed.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{auth_metrics}/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("body");
+    let allowed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tern_auth_authenticate_total{result=\"allow\"} "))
+        .unwrap_or_else(|| panic!("authenticate counter in {metrics}"));
+    assert_eq!(allowed, "3", "{metrics}");
 
     // The probes the compose health checks run.
     let auth = format!("127.0.0.1:{}", tern.port("auth-service"));

@@ -220,3 +220,17 @@ pub async fn publish_until(
     .await
     .is_some()
 }
+
+/// A config store in `redis` (prefix `tern:`, re-read every 200 ms), stopped with `shutdown`.
+pub fn config_store(
+    redis: &test_support::RedisServer,
+    shutdown: &CancellationToken,
+) -> Arc<dyn tern_config_store::ConfigStore> {
+    let settings = tern_config_store::redis_store::RedisSettings {
+        url: redis.url(),
+        prefix: "tern:".into(),
+        timeout: Duration::from_millis(500),
+        poll_interval: Duration::from_millis(200),
+    };
+    Arc::new(tern_config_store::RedisStore::start(settings, shutdown.clone()).expect("store"))
+}

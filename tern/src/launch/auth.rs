@@ -14,21 +14,15 @@ pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), 
         .await
         .map_err(|e| fail(format!("cannot bind 127.0.0.1:0: {e}")))?;
     let addr = listener.local_addr().map_err(|e| fail(e.to_string()))?;
-    let metrics = match wiring.config.auth_service.metrics_bind {
+    let (metrics, metrics_addr) = match wiring.config.auth_service.metrics_bind {
         Some(bind) => {
             let metrics = tokio::net::TcpListener::bind(bind)
                 .await
                 .map_err(|e| fail(format!("auth_service.metrics_bind: cannot bind {bind}: {e}")))?;
             let metrics_addr = metrics.local_addr().map_err(|e| fail(e.to_string()))?;
-            run.endpoints.push(Endpoint {
-                service: Service::AuthService.name(),
-                what: "Prometheus metrics".into(),
-                addr: metrics_addr,
-                url: format!("http://{}/metrics", authority(metrics_addr)),
-            });
-            Some(metrics)
+            (Some(metrics), Some(metrics_addr))
         }
-        None => None,
+        None => (None, None),
     };
     // `auth {}` changes written through admin-api arrive through the shared config store. The
     // process's log level is not auth-service's to set here.
@@ -55,6 +49,14 @@ pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), 
         addr,
         url: format!("http://{}", authority(addr)),
     });
+    if let Some(metrics_addr) = metrics_addr {
+        run.endpoints.push(Endpoint {
+            service: Service::AuthService.name(),
+            what: "Prometheus metrics".into(),
+            addr: metrics_addr,
+            url: format!("http://{}/metrics", authority(metrics_addr)),
+        });
+    }
     wiring.auth_service = Some(addr);
     Ok(())
 }
