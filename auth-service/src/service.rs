@@ -186,8 +186,11 @@ impl AuthService for AuthGrpc {
                 return Err(Status::invalid_argument("action must be PUBLISH or SUBSCRIBE"));
             }
         };
+        let topics = request.topics.len();
         let client = client_from(request.client).inspect_err(|_| {
-            metrics.authorized_topic(action, Outcome::Error);
+            for _ in 0..topics.max(1) {
+                metrics.authorized_topic(action, Outcome::Error);
+            }
             metrics.authorize_took(started.elapsed());
         })?;
         let chain = self.live.current();

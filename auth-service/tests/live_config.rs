@@ -250,6 +250,72 @@ async fn an_http_auth_backend_added_in_the_store_starts_being_asked_and_stops_wh
 }
 
 #[tokio::test]
+async fn a_call_in_flight_during_a_change_finishes_on_the_chain_it_started_with() {
+    use axum::http::StatusCode;
+    use proto::{
+        auth::v1::{self as pb, auth_service_client::AuthServiceClient},
+        types::v1 as types,
+    };
+    // An HTTP auth endpoint that holds every request until the test releases it.
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let held = Arc::clone(&release);
+    let app = axum::Router::new().route(
+        "/auth",
+        axum::routing::post(move || {
+            let (arrived_tx, held) = (arrived_tx.clone(), Arc::clone(&held));
+            async move {
+                let _ = arrived_tx.send(());
+                held.acquire().await.expect("open").forget();
+                StatusCode::OK
+            }
+        }),
+    );
+    let (listener, http) = test_support::bind_tokio().await;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let service = Service::start("auth { allow_anonymous = false }\n").await;
+    let with_http = json!({"http_auth": {"auth_req": {"url": format!("http://{http}/auth")}}});
+    let version = service.put_auth(with_http).await;
+    assert!(service.applied(version).await);
+
+    let stub =
+        AuthServiceClient::connect(format!("http://{}", service.auth_addr)).await.expect("stub");
+    let call = |mut stub: AuthServiceClient<_>| async move {
+        let client = types::ClientInfo {
+            client_id: "h".into(),
+            username: Some("hank".into()),
+            password: Some(bytes::Bytes::from_static(b"pw")),
+            ..Default::default()
+        };
+        stub.authenticate(pb::AuthenticateRequest { client: Some(client) })
+            .await
+            .expect("authenticate")
+            .into_inner()
+    };
+    let in_flight = tokio::spawn(call(stub.clone()));
+    tokio::time::timeout(WAIT, arrived.recv()).await.expect("asked in time").expect("asked");
+
+    // The HTTP backend is removed while the call waits for it.
+    let version = service.put_auth(json!({})).await;
+    assert!(service.applied(version).await);
+    release.add_permits(1);
+    let answer = in_flight.await.expect("call");
+    assert_eq!(
+        (answer.decision, answer.decided_by.as_str()),
+        (i32::from(pb::Decision::Allow), "http"),
+        "the call in flight is answered by the chain it started on"
+    );
+    let answer = call(stub).await;
+    assert_eq!(
+        (answer.decision, answer.decided_by.as_str()),
+        (i32::from(pb::Decision::Deny), "anonymous"),
+        "the next call by the new chain"
+    );
+    assert!(arrived.try_recv().is_err(), "the removed backend was not asked again");
+}
+
+#[tokio::test]
 async fn a_section_that_does_not_load_is_reported_and_the_previous_chain_keeps_answering() {
     let service = Service::start(
         "auth {\n  allow_anonymous = false\n  password { \"alice\": \"secret\" }\n}\n",
