@@ -107,9 +107,8 @@ async fn serve(
         None => Arc::new(AllowAll),
     };
     let settings = BrokerConfig::from_config(&config);
-    let listeners = broker_core::server::bind_listeners(&config, &settings)
-        .await
-        .context("cannot start listeners")?;
+    let listeners =
+        broker_core::server::bind_listeners(&config).await.context("cannot start listeners")?;
     let listener_names: Vec<String> = listeners
         .iter()
         .filter_map(|l| Some(format!("{}@{}", l.info.name, l.socket.local_addr().ok()?)))
@@ -163,7 +162,7 @@ async fn serve(
         let set_level: broker_core::config_follow::SetLevel =
             Box::new(move |level| telemetry.set_level(level).map_err(|e| e.to_string()));
         let follower = broker_core::config_follow::follower(
-            &config.node.id,
+            Arc::clone(&broker),
             config.source.clone(),
             std::env::current_dir().context("cannot read the working directory")?,
             env,
