@@ -674,3 +674,34 @@ async fn mqtt_and_sys_changes_through_the_api_apply_on_every_node_without_a_rest
         }
     }
 }
+
+#[tokio::test]
+async fn admin_api_serves_its_own_metrics_behind_its_authentication() {
+    let cluster = Cluster::start().await;
+    let api = &cluster.api;
+    let (status, _) = api.get("/nodes").await;
+    assert_eq!(status, 200);
+    let url = format!("http://{}/metrics", api.addr);
+    let anonymous = reqwest::get(&url).await.expect("GET /metrics");
+    assert_eq!(anonymous.status().as_u16(), 401, "the same authentication as /api/v4");
+    let text = reqwest::Client::new()
+        .get(&url)
+        .header("authorization", common::basic("admin", "public"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("body");
+    let count = |route: &str, code: u16| -> u64 {
+        let prefix = format!("tern_admin_requests_total{{route=\"{route}\",code=\"{code}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(count("/api/v4/nodes", 200) >= 1, "{text}");
+    assert_eq!(count("/metrics", 401), 1, "{text}");
+    assert!(text.contains("\ntern_admin_config_store_connected 1\n"), "{text}");
+    assert!(text.contains("tern_admin_request_duration_seconds_count "), "{text}");
+}

@@ -198,6 +198,41 @@ impl AdminGrpc {
         Self { broker, cpu: Mutex::new(None) }
     }
 
+    /// The node's statistics now (CPU use since the previous call).
+    pub fn statistics(&self) -> pb::BrokerStats {
+        let b = &self.broker;
+        let s = &b.stats;
+        let mut topics = std::collections::HashSet::new();
+        b.router.for_each(|filter, _, _| {
+            topics.insert(SubscriptionFilter::parse(filter).filter);
+        });
+        pb::BrokerStats {
+            node_id: b.config().node_id.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            uptime_seconds: b.uptime().as_secs(),
+            started_at_ms: b.started_at_ms(),
+            connections: s.connections.get(),
+            sessions: b.sessions.len() as u64,
+            subscriptions: b.router.len() as u64,
+            shared_subscriptions: b.router.shared_len() as u64,
+            topics: topics.len() as u64,
+            retained_messages: b.retained.len() as u64,
+            connections_max: s.connections.max(),
+            messages_received: s.messages_received.get(),
+            messages_sent: s.messages_sent.get(),
+            messages_dropped: s.messages_dropped.get(),
+            bytes_received: s.bytes_received.get(),
+            bytes_sent: s.bytes_sent.get(),
+            packets_received: s.packets_received.get(),
+            packets_sent: s.packets_sent.get(),
+            connects_accepted: s.connects_accepted.get(),
+            connects_refused: s.connects_refused.get(),
+            memory_rss_bytes: process_rss_bytes(),
+            cpu_percent: self.cpu_percent(),
+            ..Default::default()
+        }
+    }
+
     async fn details(&self, client_id: &str) -> Option<pb::ClientDetails> {
         let entry = self.broker.sessions.get(client_id)?;
         let slot = entry.slot.lock().await;
@@ -721,37 +756,7 @@ impl BrokerAdmin for AdminGrpc {
         &self,
         _request: Request<pb::StatsRequest>,
     ) -> Result<Response<pb::BrokerStats>, Status> {
-        let b = &self.broker;
-        let s = &b.stats;
-        let mut topics = std::collections::HashSet::new();
-        b.router.for_each(|filter, _, _| {
-            topics.insert(SubscriptionFilter::parse(filter).filter);
-        });
-        Ok(Response::new(pb::BrokerStats {
-            node_id: b.config().node_id.to_string(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            uptime_seconds: b.uptime().as_secs(),
-            started_at_ms: b.started_at_ms(),
-            connections: s.connections.get(),
-            sessions: b.sessions.len() as u64,
-            subscriptions: b.router.len() as u64,
-            shared_subscriptions: b.router.shared_len() as u64,
-            topics: topics.len() as u64,
-            retained_messages: b.retained.len() as u64,
-            connections_max: s.connections.max(),
-            messages_received: s.messages_received.get(),
-            messages_sent: s.messages_sent.get(),
-            messages_dropped: s.messages_dropped.get(),
-            bytes_received: s.bytes_received.get(),
-            bytes_sent: s.bytes_sent.get(),
-            packets_received: s.packets_received.get(),
-            packets_sent: s.packets_sent.get(),
-            connects_accepted: s.connects_accepted.get(),
-            connects_refused: s.connects_refused.get(),
-            memory_rss_bytes: process_rss_bytes(),
-            cpu_percent: self.cpu_percent(),
-            ..Default::default()
-        }))
+        Ok(Response::new(self.statistics()))
     }
 }
 

@@ -170,6 +170,22 @@ async fn serve(
         );
         tokio::spawn(follower.run(Arc::new(store), shutdown.clone()));
     }
+    if let Some(bind) = config.node.metrics_bind {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("node.metrics_bind: cannot bind {bind}"))?;
+        let addr = listener.local_addr().context("node.metrics_bind")?;
+        tracing::info!(metrics = %addr, "Prometheus metrics served at /metrics");
+        let stop = shutdown.clone();
+        let node = Arc::clone(&broker);
+        tokio::spawn(async move {
+            if let Err(error) =
+                broker_core::metrics::serve(node, listener, stop.cancelled_owned()).await
+            {
+                tracing::error!(%error, "metrics endpoint failed");
+            }
+        });
+    }
     let server = tokio::spawn(broker_core::run(broker, listeners, shutdown.clone()));
     wait_for_signal().await?;
     tracing::info!("shutting down");

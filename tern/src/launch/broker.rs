@@ -89,6 +89,24 @@ pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), 
         follower.run(store, stop).await;
         Ok(())
     });
+    if let Some(bind) = config.node.metrics_bind {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| fail(format!("node.metrics_bind: cannot bind {bind}: {e}")))?;
+        let addr = listener.local_addr().map_err(|e| fail(e.to_string()))?;
+        let node = Arc::clone(&broker);
+        run.spawn(Service::BrokerCore, |stop| async move {
+            broker_core::metrics::serve(node, listener, stop.cancelled_owned())
+                .await
+                .map_err(|e| e.to_string())
+        });
+        run.endpoints.push(Endpoint {
+            service: Service::BrokerCore.name(),
+            what: "Prometheus metrics".into(),
+            addr,
+            url: format!("http://{}/metrics", authority(addr)),
+        });
+    }
     if config.http_server.is_some() {
         // BrokerAdmin for the in-process admin-api only: loopback, and a token made here.
         let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
