@@ -11,20 +11,28 @@ use tokio::{
     process::Command,
 };
 
-#[tokio::test]
-async fn runs_from_a_file_with_only_a_tcp_listener() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let conf = dir.path().join("tern.conf");
-    std::fs::write(&conf, "listeners.tcp { bind = \"127.0.0.1:0\" }\n").expect("write conf");
+/// Starts the binary on `conf`, logging at info; returns it and its stderr lines.
+fn start(
+    conf: &std::path::Path,
+) -> (tokio::process::Child, tokio::io::Lines<BufReader<tokio::process::ChildStderr>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_broker-core"))
         .arg("--conf")
-        .arg(&conf)
+        .arg(conf)
         .env("TERN_LOG", "info")
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("binary starts");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    (child, stderr)
+}
+
+#[tokio::test]
+async fn runs_from_a_file_with_only_a_tcp_listener() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("tern.conf");
+    std::fs::write(&conf, "listeners.tcp { bind = \"127.0.0.1:0\" }\n").expect("write conf");
+    let (mut child, mut stderr) = start(&conf);
     let addr: std::net::SocketAddr = tokio::time::timeout(WAIT, async {
         loop {
             let line =
@@ -180,15 +188,7 @@ async fn serves_its_own_prometheus_metrics_when_asked() {
          listeners.tcp { bind = \"127.0.0.1:0\" }\n",
     )
     .expect("write conf");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_broker-core"))
-        .arg("--conf")
-        .arg(&conf)
-        .env("TERN_LOG", "info")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("binary starts");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let (_child, mut stderr) = start(&conf);
     let field = |line: &str, key: &str| -> Option<std::net::SocketAddr> {
         line.split(key).nth(1)?.split_whitespace().next()?.parse().ok()
     };
