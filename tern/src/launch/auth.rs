@@ -24,8 +24,8 @@ pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), 
         }
         None => (None, None),
     };
-    // `auth {}` changes written through admin-api arrive through the shared config store. The
-    // process's log level is not auth-service's to set here.
+    // `auth {}` changes written through admin-api arrive through the shared config store; the
+    // process's log level is applied once, by the in-process broker.
     let settings = auth_service::store::StoreSettings {
         file: wiring.config.source.clone(),
         base_dir: wiring.base_dir.clone(),
