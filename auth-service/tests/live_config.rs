@@ -478,6 +478,7 @@ async fn the_metrics_endpoint_counts_calls_backends_revocations_and_the_applied_
     assert_eq!(answers("acl_file", "authorize", "ignore"), 1.0, "b/1: no rule, no_match denied");
     assert_eq!(get(r#"tern_auth_call_duration_seconds_count{method="authenticate"}"#), 4.0);
     assert_eq!(get(r#"tern_auth_call_duration_seconds_count{method="authorize"}"#), 1.0);
+    assert!(get(r#"tern_auth_call_duration_seconds_sum{method="authenticate"}"#) > 0.0);
     assert_eq!(get(r#"tern_auth_call_duration_seconds_bucket{method="authorize",le="+Inf"}"#), 1.0);
     assert!(!m.contains_key(r#"tern_auth_config_version{section="auth"}"#), "nothing applied");
 

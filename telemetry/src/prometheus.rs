@@ -39,8 +39,8 @@ pub struct Histogram {
     bounds: &'static [f64],
     /// Counts per bound, then the +Inf bucket (not cumulative).
     buckets: Box<[AtomicU64]>,
-    /// Sum of the observations, microseconds.
-    sum_us: AtomicU64,
+    /// Sum of the observations, nanoseconds (wraps after 584 years of observed time).
+    sum_ns: AtomicU64,
 }
 
 impl Histogram {
@@ -49,7 +49,7 @@ impl Histogram {
         Self {
             bounds,
             buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_us: AtomicU64::new(0),
+            sum_ns: AtomicU64::new(0),
         }
     }
 
@@ -60,7 +60,7 @@ impl Histogram {
         if let Some(bucket) = self.buckets.get(i) {
             bucket.fetch_add(1, Relaxed);
         }
-        self.sum_us.fetch_add(u64::try_from(value.as_micros()).unwrap_or(u64::MAX), Relaxed);
+        self.sum_ns.fetch_add(u64::try_from(value.as_nanos()).unwrap_or(u64::MAX), Relaxed);
     }
 
     /// How many observations were recorded.
@@ -113,7 +113,7 @@ impl Text {
             self.labels(labels, Some(&le));
             let _ = writeln!(self.0, " {cumulative}");
         }
-        let sum = histogram.sum_us.load(Relaxed) as f64 / 1e6;
+        let sum = histogram.sum_ns.load(Relaxed) as f64 / 1e9;
         for (suffix, value) in [("_sum", sum.to_string()), ("_count", cumulative.to_string())] {
             let _ = write!(self.0, "{name}{suffix}");
             self.labels(labels, None);
