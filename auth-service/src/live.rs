@@ -6,9 +6,9 @@
 //! swapped in, then stops the old chain's; the old backends are dropped with the last call that
 //! uses them.
 //!
-//! Once the configuration comes from the file *and* the config store (see [`LiveChain::rebuild_with`]),
-//! a changed password or ACL file rebuilds the whole chain from both, as at start — so users and
-//! rules written through the store survive an edit of the file.
+//! Once the configuration comes from the file *and* the config store
+//! ([`LiveChain::rebuild_with`]), a changed password or ACL file rebuilds the whole chain from
+//! both, as at start — so users and rules written through the store survive an edit of the file.
 
 use std::{sync::Arc, time::Duration};
 
@@ -82,23 +82,40 @@ impl LiveChain {
         &self.revocations
     }
 
-    /// From now on, a changed watched file is applied by `rebuild`ing the whole chain (the
-    /// configuration is no longer the file alone).
-    pub fn rebuild_with(&self, rebuild: Rebuild) {
-        *self.rebuild.lock() = Some(rebuild);
+    /// Builds a chain with `rebuild` and serves it: starts its watchers, swaps it in, stops the
+    /// previous chain's watchers. From now on a changed watched file is applied by rebuilding the
+    /// whole chain with it too (the configuration is no longer the file alone). When it does not build, the current chain and
+    /// the current way of applying file changes stay, and the error is returned.
+    pub fn rebuild_with(self: &Arc<Self>, rebuild: Rebuild) -> Result<(), String> {
+        // Held while building and swapping, so a file change being applied at the same time
+        // cannot swap in a chain built from older settings after this one.
+        let mut current = self.rebuild.lock();
+        let built = rebuild()?;
+        *current = Some(rebuild);
+        self.swap(built);
+        Ok(())
     }
 
-    /// Serves `built` from now on: starts its watchers, swaps its chain in, stops the previous
-    /// chain's watchers. After [`LiveChain::stop`], the chain is swapped but no watcher starts.
-    pub fn replace(self: &Arc<Self>, mut built: Built) {
-        if self.rebuild.lock().is_some() {
-            for watched in &mut built.watched {
-                let live = Arc::downgrade(self);
-                watched.reload = Box::new(move |_| match live.upgrade() {
-                    Some(live) => live.rebuild(),
-                    None => Ok(()),
-                });
-            }
+    /// Rebuilds the chain and serves it (a watched file changed). Called from a watcher of the
+    /// current chain, which this stops: it ends at its next wait.
+    fn rebuild(self: &Arc<Self>) -> Result<(), String> {
+        let current = self.rebuild.lock();
+        if let Some(rebuild) = current.as_ref() {
+            self.swap(rebuild()?);
+        }
+        Ok(())
+    }
+
+    /// Serves `built` from now on: starts its watchers (whose file changes rebuild the chain),
+    /// swaps its chain in, stops the previous chain's watchers. After [`LiveChain::stop`], the
+    /// chain is swapped but no watcher starts.
+    fn swap(self: &Arc<Self>, mut built: Built) {
+        for watched in &mut built.watched {
+            let live = Arc::downgrade(self);
+            watched.reload = Box::new(move |_| match live.upgrade() {
+                Some(live) => live.rebuild(),
+                None => Ok(()),
+            });
         }
         let mut watchers = self.watchers.lock();
         match watchers.as_mut() {
@@ -109,19 +126,6 @@ impl LiveChain {
                 *current = started;
             }
             None => self.chain.store(built.chain),
-        }
-    }
-
-    /// Rebuilds the chain and serves it (a watched file changed). Called from a watcher of the
-    /// current chain, which this stops: it ends at its next wait.
-    fn rebuild(self: &Arc<Self>) -> Result<(), String> {
-        let rebuild = self.rebuild.lock().clone();
-        match rebuild {
-            Some(rebuild) => {
-                self.replace(rebuild()?);
-                Ok(())
-            }
-            None => Ok(()),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Following the config store: when the `auth` section changes (through admin-api's
 //! `POST /api/v4/configuration/auth`), the service re-reads its file with the stored sections over
 //! it, validates the result with the same parser as at start, builds a whole new chain from it with
-//! the same code as at start ([`crate::setup::build`]) and swaps it in ([`LiveChain::replace`]):
+//! the same code as at start ([`crate::setup::build`]) and swaps it in ([`LiveChain::rebuild_with`]):
 //! calls in flight finish on the previous chain, the previous chain's file and Redis watchers stop
 //! and the new chain's start. Then every cached decision is revoked (brokers ask again) and the
 //! version applied is reported. A change that does not parse or does not build (a key file that
@@ -86,28 +86,28 @@ impl Follower {
 
     fn apply(&self, section: &str, snapshot: &Snapshot) -> Result<(), String> {
         let s = &self.settings;
-        let config =
-            effective_config(s.file.as_deref(), &s.base_dir, &s.env, snapshot, &[section])?;
         match section {
             "auth" => {
-                let built = crate::setup::build(&config).map_err(|e| e.to_string())?;
-                // From now on a changed password or ACL file is applied together with this
-                // snapshot's stored section.
+                // The same closure rebuilds the chain when a password or ACL file changes later,
+                // so the file's new contents are applied together with this stored section.
                 let (file, base_dir, env) = (s.file.clone(), s.base_dir.clone(), s.env.clone());
                 let snapshot = snapshot.clone();
                 self.live.rebuild_with(Arc::new(move || {
                     let config =
                         effective_config(file.as_deref(), &base_dir, &env, &snapshot, &["auth"])?;
                     crate::setup::build(&config).map_err(|e| e.to_string())
-                }));
-                self.live.replace(built);
+                }))?;
                 self.live.revocations().revoke_all("configuration changed");
                 Ok(())
             }
-            "log" => match &s.set_level {
-                Some(set) => set(config.log.level),
-                None => Ok(()),
-            },
+            "log" => {
+                let config =
+                    effective_config(s.file.as_deref(), &s.base_dir, &s.env, snapshot, &["log"])?;
+                match &s.set_level {
+                    Some(set) => set(config.log.level),
+                    None => Ok(()),
+                }
+            }
             other => Err(format!("auth-service does not apply {other} settings")),
         }
     }
