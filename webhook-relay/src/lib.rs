@@ -10,10 +10,12 @@
 //! - [`body`]: the JSON bodies, byte-compatible with NanoMQ's for the events it sends;
 //! - [`stream`]: `EventStream.Subscribe` from the outbox's log and live;
 //! - [`metrics`]: counters and the Prometheus text;
-//! - [`server`]: [`Relay`] ties it together and serves gRPC with health and reflection.
+//! - [`server`]: [`Relay`] ties it together and serves gRPC with health and reflection;
+//! - [`follow`]: targets (and the log level) applied live from the config store.
 
 pub mod body;
 pub mod delivery;
+pub mod follow;
 pub mod ingest;
 pub mod metrics;
 pub mod outbox;
