@@ -2,7 +2,7 @@
 //! pair exchanges messages through it, a NanoMQ user's own files (the seed's
 //! nanomq-file-auth.conf with its password and ACL files) work unchanged apart from addresses,
 //! SIGINT / SIGTERM stop it cleanly, and a `webhook {}` block is served by the in-process
-//! webhook-relay.
+//! webhook-relay, which also applies targets written through admin-api while it runs.
 
 use std::{path::Path, process::Stdio};
 
@@ -203,6 +203,119 @@ async fn a_webhook_block_is_delivered_by_the_in_process_relay() {
     assert_eq!(body["payload"], "hello");
     assert!(dir.path().join("outbox.redb").exists(), "the outbox is where the file says");
     tern.stop(rustix::process::Signal::TERM).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_target_written_through_the_api_is_delivered_without_a_restart() {
+    let (url, mut first) = receiver().await;
+    let (added_url, mut added) = receiver().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = write(
+        dir.path(),
+        "tern.conf",
+        &format!(
+            r#"
+            listeners.tcp {{ bind = "127.0.0.1:0" }}
+            http_server {{ ip_addr = "127.0.0.1", port = 0, auth_type = no_auth }}
+            webhook {{
+              url = "{url}"
+              headers.authorization = "Bearer one"
+              events = [ {{ event = "on_message_publish", topic = "hooked/#" }} ]
+            }}
+            webhook_relay {{ outbox = "outbox.redb" }}
+            "#
+        ),
+    );
+    let tern = Started::spawn(dir.path(), &["--conf", &conf], &[]).await;
+    let api = format!("http://127.0.0.1:{}/api/v4", tern.port("HTTP API"));
+    let http = reqwest::Client::new();
+    let body = serde_json::json!({"data": {"added": {
+        "url": added_url,
+        "headers": {"authorization": "Bearer two"},
+        "events": [{"event": "on_message_publish", "topic": "hooked/#"}],
+    }}});
+    let written = http
+        .post(format!("{api}/configuration/webhooks"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("admin-api answers");
+    assert_eq!(written.status(), 200);
+    // GET /configuration shows the relay's applied version.
+    let configuration = test_support::eventually(WAIT, || async {
+        let text = http.get(format!("{api}/configuration")).send().await.ok()?.text().await.ok()?;
+        let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let relay = json["applied"]
+            .as_array()?
+            .iter()
+            .find(|a| a["service"] == "webhook-relay" && a["versions"]["webhooks"].is_u64())?
+            .clone();
+        Some(relay)
+    })
+    .await
+    .expect("the relay reports the version it applied");
+    assert_eq!(configuration["errors"], serde_json::json!({}), "{configuration}");
+
+    let tcp = tern.port("MQTT over TCP");
+    assert_eq!(run(&["pub", "-p", &tcp, "-t", "hooked/2", "-m", "live"]).await.code, Some(0));
+    for (name, requests, token) in
+        [("first", &mut first, "Bearer one"), ("added", &mut added, "Bearer two")]
+    {
+        let (auth, body) = tokio::time::timeout(WAIT, requests.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{name}: a webhook in time"))
+            .expect("receiver running");
+        assert_eq!((auth.as_str(), &body["payload"]), (token, &serde_json::json!("live")));
+    }
+    tern.stop(rustix::process::Signal::TERM).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_targets_already_in_redis_start_the_relay() {
+    use tern_config_store::ConfigStore as _;
+    let (url, mut requests) = receiver().await;
+    let redis = test_support::RedisServer::start();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let settings = tern_config_store::redis_store::RedisSettings {
+        url: redis.url(),
+        prefix: "tern:".into(),
+        timeout: std::time::Duration::from_secs(2),
+        poll_interval: std::time::Duration::from_millis(200),
+    };
+    let store =
+        tern_config_store::RedisStore::start(settings, shutdown.clone()).expect("config store");
+    let stored = serde_json::json!({"audit": {
+        "url": url,
+        "headers": {"authorization": "Bearer stored"},
+        "events": [{"event": "on_message_publish", "topic": "stored/#"}],
+    }});
+    store.put("webhooks", stored).await.expect("written to Redis");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No webhook target in the file.
+    let conf = write(
+        dir.path(),
+        "tern.conf",
+        &format!(
+            "listeners.tcp {{ bind = \"127.0.0.1:0\" }}\nredis {{ url = \"{}\" }}\nwebhook_relay {{ outbox = \"outbox.redb\" }}\n",
+            redis.url()
+        ),
+    );
+    let tern = Started::spawn(dir.path(), &["--conf", &conf], &[]).await;
+    assert!(
+        tern.banner.iter().any(|l| l.contains("webhook-relay")),
+        "the relay runs for the stored targets: {:?}",
+        tern.banner
+    );
+    let tcp = tern.port("MQTT over TCP");
+    assert_eq!(run(&["pub", "-p", &tcp, "-t", "stored/1", "-m", "kept"]).await.code, Some(0));
+    let (auth, body) = tokio::time::timeout(WAIT, requests.recv())
+        .await
+        .expect("a webhook in time")
+        .expect("receiver running");
+    assert_eq!((auth.as_str(), &body["payload"]), ("Bearer stored", &serde_json::json!("kept")));
+    tern.stop(rustix::process::Signal::TERM).await;
+    shutdown.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
