@@ -31,6 +31,17 @@ impl Drop for Live {
     }
 }
 
+/// A config store on `redis`, polled often.
+fn redis_store(redis: &RedisServer, shutdown: &CancellationToken) -> Arc<RedisStore> {
+    let settings = RedisSettings {
+        url: redis.url(),
+        prefix: "tern:".into(),
+        timeout: Duration::from_millis(500),
+        poll_interval: Duration::from_millis(200),
+    };
+    Arc::new(RedisStore::start(settings, shutdown.clone()).expect("store"))
+}
+
 /// Starts everything; `webhooks` are the file's targets (the file is written to disk, since the
 /// relay re-reads it on every change).
 async fn live(webhooks: &str) -> Live {
@@ -50,13 +61,7 @@ async fn live(webhooks: &str) -> Live {
         Err(e) => panic!("test config: {e}"),
     };
     let shutdown = CancellationToken::new();
-    let settings = RedisSettings {
-        url: redis.url(),
-        prefix: "tern:".into(),
-        timeout: Duration::from_millis(500),
-        poll_interval: Duration::from_millis(200),
-    };
-    let store = Arc::new(RedisStore::start(settings, shutdown.clone()).expect("store"));
+    let store = redis_store(&redis, &shutdown);
     let relay = RunningRelay::start(&config, listener).await;
     let follower = webhook_relay::follow::Follower {
         relay: relay.relay.clone(),
@@ -318,4 +323,58 @@ async fn a_newly_named_event_is_produced_by_the_running_broker() {
     let got = receiver.wait_for(1).await;
     assert_eq!(got[0].field("action"), "client_connected", "{got:#?}");
     assert_eq!(got[0].field("clientid"), "late");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_binary_follows_redis_when_its_file_has_a_redis_block() {
+    test_support::install_crypto_provider();
+    let receiver = Receiver::start().await;
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = common::free_port();
+    // No target in the file.
+    let text = format!(
+        "listeners.tcp {{\n  bind = \"127.0.0.1:0\"\n}}\nsys.interval = 0\nnode.id = relay-bin\nlog.level = error\n\
+         redis {{\n  url = \"{}\"\n}}\n\
+         webhook_relay {{\n  bind = \"127.0.0.1:{port}\"\n  address = \"127.0.0.1:{port}\"\n  outbox = \"{}\"\n  reconnect_delay = 50ms\n}}\n",
+        redis.url(),
+        dir.path().join("outbox.redb").display()
+    );
+    let conf = dir.path().join("relay.conf");
+    std::fs::write(&conf, &text).expect("write the configuration");
+    let config = common::config(&text, dir.path());
+    let _relay = common::spawn_relay(&conf);
+    common::wait_listening(port).await;
+    let broker = RunningBroker::start(&config).await;
+
+    let shutdown = CancellationToken::new();
+    let store = redis_store(&redis, &shutdown);
+    let hooks = store
+        .put(
+            "webhooks",
+            json!({"bin": {
+                "url": receiver.url("bin"),
+                "headers": {"x-token": "stored"},
+                "events": [{"event": "on_message_publish", "topic": "b/#"}],
+            }}),
+        )
+        .await
+        .expect("stored");
+    let log = store.put("log", json!({"level": "info"})).await.expect("stored");
+    let report = applied(&store, |a| {
+        a.instance == "relay-bin"
+            && a.versions.get("webhooks") == Some(&hooks.version)
+            && a.versions.get("log") == Some(&log.version)
+    })
+    .await;
+    assert!(report.errors.is_empty(), "{report:?}");
+
+    let mut c = client(broker.mqtt, "c1", None).await;
+    publish(&mut c, "b/1", "from redis", 1).await;
+    let got = receiver.wait_for(1).await;
+    assert_eq!(
+        (got[0].field("payload"), header(&got[0], "x-token")),
+        ("from redis".into(), "stored".into())
+    );
+    shutdown.cancel();
 }
