@@ -178,6 +178,8 @@ impl Target {
 #[derive(Debug, Default)]
 pub struct TargetSet {
     list: RwLock<Arc<Vec<Arc<Target>>>>,
+    /// Serialises [`TargetSet::replace`] calls (each builds on the list it read).
+    replacing: Mutex<()>,
     /// Wakes the delivery supervisor: the list changed.
     changed: Notify,
 }
@@ -205,7 +207,11 @@ impl TargetChanges {
 impl TargetSet {
     /// A set holding `targets`.
     pub fn new(targets: Vec<Arc<Target>>) -> Self {
-        Self { list: RwLock::new(Arc::new(targets)), changed: Notify::new() }
+        Self {
+            list: RwLock::new(Arc::new(targets)),
+            replacing: Mutex::new(()),
+            changed: Notify::new(),
+        }
     }
 
     /// The targets now.
@@ -229,6 +235,7 @@ impl TargetSet {
         configs: Vec<WebhookConfig>,
         outbox: &Outbox,
     ) -> Result<TargetChanges, ReplaceError> {
+        let _replacing = self.replacing.lock();
         let mut changes = TargetChanges::default();
         let current = self.current();
         let mut next = Vec::with_capacity(configs.len());

@@ -368,6 +368,12 @@ async fn the_relay_binary_follows_redis_when_its_file_has_a_redis_block() {
     })
     .await;
     assert!(report.errors.is_empty(), "{report:?}");
+    // The broker's file names no event: publishes are produced once the relay's ack asks.
+    test_support::eventually(WAIT, || async {
+        broker.events.wants(EventKind::MessagePublish).then_some(())
+    })
+    .await
+    .expect("the relay asks the broker for publishes");
 
     let mut c = client(broker.mqtt, "c1", None).await;
     publish(&mut c, "b/1", "from redis", 1).await;

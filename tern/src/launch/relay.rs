@@ -11,8 +11,8 @@ use std::{
     time::Duration,
 };
 
-use tern_config_store::ConfigStore;
-use webhook_relay::{Relay, RelayConfig, follow::TARGET_SECTIONS};
+use tern_config_store::{ConfigStore, Snapshot, effective_config};
+use webhook_relay::{Relay, RelayConfig, delivery::Target, follow::TARGET_SECTIONS};
 
 use super::{Endpoint, LaunchError, Running, Service, Wiring, authority};
 
@@ -21,22 +21,25 @@ pub(super) fn wanted(config: &tern_config::Config) -> bool {
     config.webhook_targets().next().is_some() || !config.webhook_relay.stream_events.is_empty()
 }
 
-/// Whether the store holds webhook targets, once it has been read (`None`: it could not be read
-/// within `wait`).
-async fn stored_targets(store: &Arc<dyn ConfigStore>, wait: Duration) -> Option<bool> {
+/// The store's snapshot once it has been read, waiting up to `wait` (`None`: it could not be
+/// read in time).
+async fn read_store(store: &Arc<dyn ConfigStore>, wait: Duration) -> Option<Arc<Snapshot>> {
     let mut rx = store.watch();
     let read = tokio::time::timeout(wait, rx.wait_for(|s| s.connected)).await;
-    let snapshot = read.ok()?.ok()?.clone();
-    Some(TARGET_SECTIONS.iter().any(|name| snapshot.sections.contains_key(*name)))
+    Some(read.ok()?.ok()?.clone())
 }
 
 pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), LaunchError> {
-    if !wanted(&wiring.config) {
+    let snapshot = if wanted(&wiring.config) {
+        // Not worth a wait: the follower applies the store's targets once it is read.
+        let current = wiring.store.watch().borrow().clone();
+        current.connected.then_some(current)
+    } else {
         // Without `redis {}` the store is this process's own, empty at start.
         let Some(redis) = &wiring.config.redis else { return Ok(()) };
-        match stored_targets(&wiring.store, redis.timeout).await {
-            Some(true) => {}
-            Some(false) => return Ok(()),
+        match read_store(&wiring.store, redis.timeout).await {
+            Some(s) if TARGET_SECTIONS.iter().any(|name| s.sections.contains_key(*name)) => Some(s),
+            Some(_) => return Ok(()),
             None => {
                 run.notes.push(
                     "webhook-relay not started: the file has no webhook target and the config \
@@ -46,11 +49,44 @@ pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), 
                 return Ok(());
             }
         }
+    };
+    if let Some(snapshot) = snapshot {
+        // Start on the stored targets too, and let the broker (started next) read their rules
+        // as it reads the file's: it produces those events from its first connection.
+        let env = tern_config::Env::from_process();
+        let source = wiring.config.source.clone();
+        match effective_config(
+            source.as_deref(),
+            &wiring.base_dir,
+            &env,
+            &snapshot,
+            TARGET_SECTIONS,
+        ) {
+            Ok(effective) => {
+                // What the relay checks when it builds a target (header values, certificates).
+                let unusable =
+                    effective.webhook_targets().find_map(|t| Target::new(t.clone()).err());
+                match unusable {
+                    None => {
+                        wiring.config.webhook = effective.webhook;
+                        wiring.config.webhooks = effective.webhooks;
+                    }
+                    Some(error) => run.notes.push(format!(
+                        "webhook-relay: a stored webhook target cannot be used, starting on the \
+                         file's targets: {error}"
+                    )),
+                }
+            }
+            Err(error) => run.notes.push(format!(
+                "webhook-relay: the stored webhook sections do not validate, starting on the \
+                 file's targets: {error}"
+            )),
+        }
     }
     let fail = |message: String| LaunchError::Start { service: "webhook-relay", message };
     let config = &wiring.config;
-    // The store's targets are applied by the follower once the store is read; until then the
-    // deliveries pending for them stay in the outbox.
+    // Stored targets not read yet are applied by the follower once the store is read; until
+    // then the deliveries pending for them stay in the outbox.
     let relay_config =
         RelayConfig { forget_unconfigured: false, ..RelayConfig::from_config(config) };
     let relay = Relay::open(relay_config).map_err(|e| {
