@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 /// A relay following a Redis store, a broker sending to it, and admin-api writing to the store.
 struct Live {
     _dir: tempfile::TempDir,
-    _redis: RedisServer,
+    redis: RedisServer,
     store: Arc<RedisStore>,
     relay: RunningRelay,
     broker: RunningBroker,
@@ -91,16 +91,7 @@ async fn live(webhooks: &str) -> Live {
     tokio::spawn(admin_api::serve(state, api_listener, async move { stop.cancelled().await }));
     // The relay has read the store once (and reported) before a test changes it.
     applied(&store, |a| a.errors.is_empty()).await;
-    Live {
-        _dir: dir,
-        _redis: redis,
-        store,
-        relay,
-        broker,
-        api,
-        http: reqwest::Client::new(),
-        shutdown,
-    }
+    Live { _dir: dir, redis, store, relay, broker, api, http: reqwest::Client::new(), shutdown }
 }
 
 impl Live {
@@ -323,6 +314,44 @@ async fn a_newly_named_event_is_produced_by_the_running_broker() {
     let got = receiver.wait_for(1).await;
     assert_eq!(got[0].field("action"), "client_connected", "{got:#?}");
     assert_eq!(got[0].field("clientid"), "late");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_the_targets_stay_and_a_write_after_it_is_back_applies() {
+    let first = Receiver::start().await;
+    let later = Receiver::start().await;
+    let rule = json!([{"event": "on_message_publish", "topic": "t"}]);
+    let mut s = live(&format!(
+        "webhooks.first {{\n{}}}\n",
+        target(&first.url("first"), "one", rule.clone())
+    ))
+    .await;
+    let mut c = client(s.broker.mqtt, "c1", None).await;
+
+    s.redis.kill();
+    let (status, body) = s.post("webhooks", json!({"later": {"url": later.url("later")}})).await;
+    assert_eq!(status, 503, "writes are refused while Redis is down: {body}");
+    publish(&mut c, "t", "while down", 1).await;
+    let got = first.wait_for(1).await;
+    assert_eq!(got[0].field("payload"), "while down");
+
+    // Back, empty (no persistence): a new write is applied.
+    s.redis.restart().expect("redis restarts");
+    let written = test_support::eventually(WAIT, || async {
+        s.store
+            .put("webhooks", json!({"later": {"url": later.url("later"), "events": rule.clone()}}))
+            .await
+            .ok()
+    })
+    .await
+    .expect("Redis takes writes again");
+    let report = wait_handled(&s.store, "webhooks", written.version).await;
+    assert!(report.errors.is_empty(), "{report:?}");
+    publish(&mut c, "t", "back", 2).await;
+    let got = later.wait_for(1).await;
+    assert_eq!(got[0].field("payload"), "back");
+    let got = first.wait_for(2).await;
+    assert_eq!(got[1].field("payload"), "back", "the file's target stays");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
