@@ -19,6 +19,7 @@ pub mod mqtt;
 pub mod nodes;
 pub mod openapi;
 pub mod routes;
+pub mod service_metrics;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -51,7 +52,9 @@ struct Inner {
     /// The configuration file (for the effective settings `GET /reload` shows).
     config_file: Option<std::path::PathBuf>,
     /// Peaks of the aggregated gauges, sampled at each `/prometheus` scrape (NanoMQ's `_max`).
-    peaks: Mutex<info::Peaks>,
+    peaks: Mutex<proto::prometheus::Peaks>,
+    /// admin-api's own request metrics (`GET /metrics`).
+    metrics: service_metrics::ServiceMetrics,
 }
 
 /// What [`AppState::new`] needs.
@@ -85,7 +88,8 @@ impl AppState {
                 )),
                 base_dir: settings.base_dir,
                 config_file: settings.config_file,
-                peaks: Mutex::new(info::Peaks::default()),
+                peaks: Mutex::new(proto::prometheus::Peaks::default()),
+                metrics: service_metrics::ServiceMetrics::default(),
             }),
         }
     }

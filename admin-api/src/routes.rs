@@ -302,8 +302,11 @@ pub fn app(state: AppState) -> Router {
     for route in ROUTES {
         api = api.route(&format!("{BASE}{}", route.path), (route.handler)());
     }
+    // admin-api's own metrics, outside NanoMQ's API (and its route list), behind the same auth.
+    api = api.route("/metrics", get(crate::service_metrics::metrics));
     let auth_mode = std::sync::Arc::clone(&state.inner.auth);
     api.route_layer(middleware::from_fn_with_state(auth_mode, auth::require))
+        .route_layer(middleware::from_fn_with_state(state.clone(), crate::service_metrics::count))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(state.inner.max_body))

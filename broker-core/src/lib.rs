@@ -23,6 +23,7 @@ pub mod events;
 pub mod events_grpc;
 pub mod mailbox;
 pub mod message;
+pub mod metrics;
 pub mod registry;
 pub mod retained;
 pub mod router;

@@ -98,7 +98,7 @@ pub(crate) fn read_auth_service(r: &mut Reader<'_>) -> AuthServiceConfig {
 }
 
 /// A listen address such as `0.0.0.0:50051`.
-fn read_bind(r: &mut Reader<'_>, key: &str, default: SocketAddr) -> SocketAddr {
+pub(crate) fn read_bind(r: &mut Reader<'_>, key: &str, default: SocketAddr) -> SocketAddr {
     match r.non_empty(key) {
         Some(text) => match text.parse::<SocketAddr>() {
             Ok(addr) => addr,

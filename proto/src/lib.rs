@@ -11,6 +11,7 @@
 //! - [`grpc`]: reflection, the bearer-token interceptor and TLS shared by every server and client.
 
 pub mod grpc;
+pub mod prometheus;
 
 /// Shared types (`tern.types.v1`).
 pub mod types {

@@ -326,6 +326,7 @@ async fn the_built_in_default_runs_and_stops_on_sigint() {
         ("TERN_LISTENERS__TCP__BIND", "127.0.0.1:0"),
         ("TERN_LISTENERS__WS__BIND", "127.0.0.1:0/mqtt"),
         ("TERN_HTTP_SERVER__PORT", "0"),
+        ("TERN_NODE__METRICS_BIND", "127.0.0.1:0"),
     ];
     let tern = Started::spawn(dir.path(), &[], &env).await;
     assert!(tern.banner[0].contains("etc/tern.conf (built in)"), "{:?}", tern.banner);
@@ -360,6 +361,43 @@ async fn the_built_in_default_runs_and_stops_on_sigint() {
         .expect("request");
     assert_eq!(published.status(), 200);
     assert_eq!(sub.finish().await.stdout, "anon\nfrom-api\n");
+
+    // A change through the API reaches the in-process broker (embedded store).
+    let written = http
+        .post(format!("{api}/configuration/mqtt"))
+        .basic_auth("admin", Some("public"))
+        .body(r#"{"data": {"max_mqueue_len": 64}}"#)
+        .send()
+        .await
+        .expect("request")
+        .bytes()
+        .await
+        .expect("body");
+    let written: serde_json::Value = serde_json::from_slice(&written).expect("JSON");
+    let version = written["data"]["mqtt"].as_u64().unwrap_or_else(|| panic!("{written}"));
+    let applied = test_support::eventually(WAIT, || async {
+        let body = http
+            .get(format!("{api}/configuration"))
+            .basic_auth("admin", Some("public"))
+            .send()
+            .await
+            .ok()?
+            .bytes()
+            .await
+            .ok()?;
+        let body: serde_json::Value = serde_json::from_slice(&body).ok()?;
+        let applied = body["applied"].as_array()?.iter().any(|a| {
+            a["service"] == "broker-core" && a["versions"]["mqtt"].as_u64() == Some(version)
+        });
+        applied.then_some(())
+    })
+    .await;
+    assert!(applied.is_some(), "the broker reports mqtt version {version} applied");
+
+    // The broker's own metrics, where the banner says.
+    let metrics = format!("http://127.0.0.1:{}/metrics", tern.port("Prometheus metrics"));
+    let text = http.get(metrics).send().await.expect("request").text().await.expect("body");
+    assert!(text.contains("\nnanomq_messages_received "), "{text}");
     tern.stop(rustix::process::Signal::INT).await;
 }
 

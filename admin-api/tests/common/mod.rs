@@ -106,7 +106,6 @@ pub async fn mqtt_broker(
 ) -> (Arc<Broker>, SocketAddr, CancellationToken) {
     let config =
         BrokerConfig { node_id: Arc::from(id), sys_interval: None, ..BrokerConfig::default() };
-    let max_packet_size = config.max_packet_size;
     let broker = Broker::new(config, Arc::new(GrpcAuth::start(grpc)), Arc::new(NoEvents));
     let (socket, mqtt) = test_support::bind_tokio().await;
     let listener = BoundListener::tcp(
@@ -115,7 +114,7 @@ pub async fn mqtt_broker(
             name: Arc::from("tcp:default"),
             port: mqtt.port(),
             transport: Transport::Tcp,
-            max_packet_size,
+            max_packet_size: None,
             connect_timeout: Duration::from_secs(5),
             use_identity_as_username: false,
         },
@@ -169,7 +168,7 @@ impl Node {
         ));
         let store = RedisStore::start(redis_settings(redis), shutdown.clone()).expect("store");
         let follower = broker_core::config_follow::follower(
-            id,
+            Arc::clone(&broker),
             None,
             std::env::temp_dir(),
             tern_config::Env::new(),

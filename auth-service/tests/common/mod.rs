@@ -157,7 +157,6 @@ impl TestBroker {
 
     pub async fn start_with(auth: Arc<dyn broker_core::auth::Authenticator>) -> Self {
         let config = BrokerConfig { sys_interval: None, ..BrokerConfig::default() };
-        let max_packet_size = config.max_packet_size;
         let broker = Broker::new(config, auth, Arc::new(NoEvents));
         let (socket, addr) = test_support::bind_tokio().await;
         let listener = BoundListener::tcp(
@@ -166,7 +165,7 @@ impl TestBroker {
                 name: Arc::from("tcp:default"),
                 port: addr.port(),
                 transport: Transport::Tcp,
-                max_packet_size,
+                max_packet_size: None,
                 connect_timeout: Duration::from_secs(5),
                 use_identity_as_username: false,
             },

@@ -207,7 +207,7 @@ impl RunningBroker {
         };
         let events = GrpcEvents::start(relay);
         let settings = BrokerConfig::from_config(config);
-        let listeners = match broker_core::server::bind_listeners(config, &settings).await {
+        let listeners = match broker_core::server::bind_listeners(config).await {
             Ok(l) => l,
             Err(e) => panic!("broker listeners: {e}"),
         };
