@@ -736,3 +736,74 @@ impl Drop for SentBody {
         self.signal();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::events::v1::{Event, EventBatch};
+
+    fn targets(text: &str) -> Vec<WebhookConfig> {
+        let env = tern_config::Env::new();
+        match tern_config::parse_str(text, "test.conf", std::path::Path::new("."), &env) {
+            Ok(loaded) => loaded.config.webhook_targets().cloned().collect(),
+            Err(e) => panic!("test config: {e}"),
+        }
+    }
+
+    const A: &str =
+        "webhooks.a { url = \"http://127.0.0.1:1/a\", events = [{event = on_message_publish}] }\n";
+    const B: &str =
+        "webhooks.b { url = \"http://127.0.0.1:1/b\", events = [{event = on_message_publish}] }\n";
+
+    #[test]
+    fn replace_keeps_unchanged_targets_hands_over_changed_ones_and_drops_removed_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outbox = Outbox::open(&dir.path().join("outbox.redb")).expect("outbox");
+        let set = TargetSet::new(
+            targets(&format!("{A}{B}"))
+                .into_iter()
+                .map(|c| Target::new(c).map(Arc::new).expect("target"))
+                .collect(),
+        );
+        let before = set.current();
+        // One event queued for each target.
+        let batch = EventBatch {
+            node_id: "n1".into(),
+            incarnation: 1,
+            events: vec![Event { sequence: 1, ..Default::default() }],
+        };
+        let names: Vec<Arc<str>> = before.iter().map(|t| Arc::clone(&t.name)).collect();
+        outbox.append(&batch, 0, &names, |_| vec![0, 1]).expect("append");
+
+        // Same settings: nothing changes, the running target stays.
+        let same = set.replace(targets(&format!("{A}{B}")), &outbox).expect("replace");
+        assert!(same.is_empty() && same.dropped == 0, "{same:?}");
+        assert!(Arc::ptr_eq(&set.current()[0], &before[0]));
+
+        // `a` changes its url, `b` goes, `c` comes.
+        let next = format!(
+            "webhooks.a {{ url = \"http://127.0.0.1:2/a\", events = [{{event = on_message_publish}}] }}\n\
+             webhooks.c {{ url = \"http://127.0.0.1:1/c\", events = [{{event = on_client_connected}}] }}\n"
+        );
+        let changes = set.replace(targets(&next), &outbox).expect("replace");
+        assert_eq!(changes.changed, ["a"]);
+        assert_eq!(changes.added, ["c"]);
+        assert_eq!(changes.removed, ["b"]);
+        assert_eq!(changes.dropped, 1, "b's queued delivery");
+        let now = set.current();
+        assert_eq!(now[0].config.url, "http://127.0.0.1:2/a");
+        assert!(Arc::ptr_eq(&now[0].inflight, &before[0].inflight), "a's claims carry over");
+        assert_eq!(outbox.pending("a", 0, 10).expect("pending").len(), 1, "a keeps its delivery");
+        assert!(outbox.pending("b", 0, 10).expect("pending").is_empty());
+
+        // A target that cannot be built changes nothing.
+        let bad = "webhooks.a { url = \"http://127.0.0.1:1/a\", headers.x = \"bad\\nvalue\", events = [{event = on_message_publish}] }\n";
+        let error = set.replace(targets(bad), &outbox).err().map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some("webhook target webhooks.a: headers.x: not a valid header value")
+        );
+        assert!(Arc::ptr_eq(&set.current()[0], &now[0]));
+        assert_eq!(set.current().len(), 2);
+    }
+}
