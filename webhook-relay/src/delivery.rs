@@ -781,11 +781,9 @@ mod tests {
         assert!(Arc::ptr_eq(&set.current()[0], &before[0]));
 
         // `a` changes its url, `b` goes, `c` comes.
-        let next = format!(
-            "webhooks.a {{ url = \"http://127.0.0.1:2/a\", events = [{{event = on_message_publish}}] }}\n\
-             webhooks.c {{ url = \"http://127.0.0.1:1/c\", events = [{{event = on_client_connected}}] }}\n"
-        );
-        let changes = set.replace(targets(&next), &outbox).expect("replace");
+        let next = "webhooks.a { url = \"http://127.0.0.1:2/a\", events = [{event = on_message_publish}] }\n\
+                    webhooks.c { url = \"http://127.0.0.1:1/c\", events = [{event = on_client_connected}] }\n";
+        let changes = set.replace(targets(next), &outbox).expect("replace");
         assert_eq!(changes.changed, ["a"]);
         assert_eq!(changes.added, ["c"]);
         assert_eq!(changes.removed, ["b"]);
