@@ -78,6 +78,9 @@ pub enum RelayError {
     /// The metrics listener failed.
     #[error("metrics endpoint: {0}")]
     Metrics(std::io::Error),
+    /// The TLS settings do not load.
+    #[error("webhook_relay.tls: {0}")]
+    Tls(std::io::Error),
     /// A blocking outbox task failed (panicked or was cancelled).
     #[error("outbox task: {0}")]
     Task(String),
@@ -200,6 +203,18 @@ impl Relay {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), RelayError> {
+        self.serve_secured(listener, proto::grpc::Security::default(), shutdown).await
+    }
+
+    /// [`Relay::serve`] requiring `security`'s token on every EventIngest and EventStream call,
+    /// over TLS when it has TLS settings (health and reflection stay open).
+    pub async fn serve_secured(
+        self,
+        listener: TcpListener,
+        security: proto::grpc::Security,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), RelayError> {
+        let builder = security.server().map_err(RelayError::Tls)?;
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter.set_serving::<EventIngestServer<IngestService>>().await;
         reporter.set_serving::<EventStreamServer<StreamService>>().await;
@@ -217,11 +232,18 @@ impl Relay {
         };
         let deliveries = tokio::spawn(delivery::run(shared, stop.clone()));
         let pruner = tokio::spawn(prune(Arc::clone(&self.inner), stop.clone()));
-        let result = tonic::transport::Server::builder()
+        let mut builder = builder;
+        let result = builder
             .add_service(health)
             .add_service(reflection)
-            .add_service(EventIngestServer::new(IngestService { inner: Arc::clone(&self.inner) }))
-            .add_service(EventStreamServer::new(StreamService { inner: Arc::clone(&self.inner) }))
+            .add_service(EventIngestServer::with_interceptor(
+                IngestService { inner: Arc::clone(&self.inner) },
+                security.interceptor(),
+            ))
+            .add_service(EventStreamServer::with_interceptor(
+                StreamService { inner: Arc::clone(&self.inner) },
+                security.interceptor(),
+            ))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), {
                 let stopping = self.inner.stopping.clone();
                 async move {
