@@ -379,3 +379,104 @@ async fn a_bad_file_is_refused_at_start_naming_file_and_key() {
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stderr.contains("broker-core"), "{out:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_and_redriven_through_the_admin_api() {
+    // A receiver that answers 404 (a dead letter at once) until it is switched on.
+    let accepting = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (tx, mut requests) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let on = std::sync::Arc::clone(&accepting);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let (tx, on) = (tx.clone(), std::sync::Arc::clone(&on));
+            async move {
+                if !on.load(std::sync::atomic::Ordering::SeqCst) {
+                    return axum::http::StatusCode::NOT_FOUND;
+                }
+                let _ = tx.send(serde_json::from_str(&body).expect("a JSON body"));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let (listener, addr) = test_support::bind_tokio().await;
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("receiver serves") });
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = write(
+        dir.path(),
+        "tern.conf",
+        &format!(
+            r#"
+            listeners.tcp {{ bind = "127.0.0.1:0" }}
+            http_server {{ port = 0, username = admin, password = public }}
+            webhooks.strict {{
+              url = "http://{addr}/hook"
+              events = [ {{ event = "on_message_publish", topic = "dl/#" }} ]
+            }}
+            webhook_relay {{ outbox = "outbox.redb" }}
+            "#
+        ),
+    );
+    let tern = Started::spawn(dir.path(), &["--conf", &conf], &[]).await;
+    let tcp = tern.port("MQTT over TCP");
+    let api = format!("http://127.0.0.1:{}/api/v4", tern.port("HTTP API"));
+    let http = reqwest::Client::new();
+    let get = |path: &'static str| {
+        let (http, api) = (http.clone(), api.clone());
+        async move {
+            let body = http
+                .get(format!("{api}{path}"))
+                .basic_auth("admin", Some("public"))
+                .send()
+                .await
+                .ok()?
+                .bytes()
+                .await
+                .ok()?;
+            serde_json::from_slice::<serde_json::Value>(&body).ok()
+        }
+    };
+    assert_eq!(run(&["pub", "-p", &tcp, "-t", "dl/1", "-m", "one"]).await.code, Some(0));
+    let listed = test_support::eventually(WAIT, || async {
+        let body = get("/webhooks/dead_letters").await?;
+        (body["data"].as_array()?.len() == 1).then_some(body)
+    })
+    .await
+    .expect("the refused delivery is listed");
+    let letter = &listed["data"][0];
+    assert_eq!(letter["target"], "strict", "{listed}");
+    assert_eq!(letter["event"]["action"], "message_publish", "{listed}");
+    assert_eq!(letter["event"]["topic"], "dl/1", "{listed}");
+    assert!(letter["reason"].as_str().is_some_and(|r| r.contains("404")), "{listed}");
+
+    accepting.store(true, std::sync::atomic::Ordering::SeqCst);
+    let redriven = http
+        .post(format!("{api}/webhooks/dead_letters/redrive"))
+        .basic_auth("admin", Some("public"))
+        .body(r#"{"target": "strict"}"#)
+        .send()
+        .await
+        .expect("request")
+        .bytes()
+        .await
+        .expect("body");
+    let redriven: serde_json::Value = serde_json::from_slice(&redriven).expect("JSON");
+    assert_eq!(redriven["data"]["redriven"], 1, "{redriven}");
+    let body = tokio::time::timeout(WAIT, requests.recv())
+        .await
+        .expect("the redriven webhook in time")
+        .expect("receiver running");
+    assert_eq!((body["topic"].as_str(), body["payload"].as_str()), (Some("dl/1"), Some("one")));
+    let empty = get("/webhooks/dead_letters").await.expect("listed");
+    assert_eq!(empty["data"], serde_json::json!([]), "nothing left dead");
+    let bad = http
+        .post(format!("{api}/webhooks/dead_letters/redrive"))
+        .basic_auth("admin", Some("public"))
+        .body(r#"{"offsets": [1]}"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(bad.status(), 400, "a body without target");
+    tern.stop(rustix::process::Signal::TERM).await;
+}

@@ -14,7 +14,8 @@ use std::{
 
 use parking_lot::Mutex;
 use proto::events::v1::{
-    Event, event_ingest_server::EventIngestServer, event_stream_server::EventStreamServer,
+    Event, dead_letters_server::DeadLettersServer, event_ingest_server::EventIngestServer,
+    event_stream_server::EventStreamServer,
 };
 use tern_config::WebhookConfig;
 use tokio::{
@@ -218,6 +219,7 @@ impl Relay {
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter.set_serving::<EventIngestServer<IngestService>>().await;
         reporter.set_serving::<EventStreamServer<StreamService>>().await;
+        reporter.set_serving::<DeadLettersServer<crate::dead_letters::DeadLetterService>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -242,6 +244,10 @@ impl Relay {
             ))
             .add_service(EventStreamServer::with_interceptor(
                 StreamService { inner: Arc::clone(&self.inner) },
+                security.interceptor(),
+            ))
+            .add_service(DeadLettersServer::with_interceptor(
+                crate::dead_letters::DeadLetterService::new(self.clone()),
                 security.interceptor(),
             ))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), {
