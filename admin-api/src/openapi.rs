@@ -78,6 +78,10 @@ fn schemas() -> Value {
             "description": "sections by name (mqtt, log, auth, webhook, webhooks, sys), in NanoMQ's key names"}},
             "required": ["data"]},
         "Hocon": {"type": "string", "description": "a HOCON document"},
+        "Redrive": {"type": "object", "properties": {
+            "target": {"type": "string", "description": "webhook (the webhook {} block) or a webhooks.<name> name"},
+            "offsets": {"type": "array", "items": {"type": "integer"}, "description": "absent or empty: all of the target's"}},
+            "required": ["target"]},
         "Error": {"type": "object", "properties": {"code": {"type": "integer"}, "message": {"type": "string"}}}
     })
 }

@@ -205,6 +205,23 @@ async fn a_webhook_block_is_delivered_by_the_in_process_relay() {
     tern.stop(rustix::process::Signal::TERM).await;
 }
 
+/// Calls admin-api at `url` as admin/public; the status and the JSON body (`Null` when not JSON).
+async fn api_call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<&'static str>,
+) -> (u16, serde_json::Value) {
+    let mut request = http.request(method, url).basic_auth("admin", Some("public"));
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.expect("body");
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_target_written_through_the_api_is_delivered_without_a_restart() {
     let (url, mut first) = receiver().await;
@@ -363,29 +380,17 @@ async fn the_built_in_default_runs_and_stops_on_sigint() {
     assert_eq!(sub.finish().await.stdout, "anon\nfrom-api\n");
 
     // A change through the API reaches the in-process broker (embedded store).
-    let written = http
-        .post(format!("{api}/configuration/mqtt"))
-        .basic_auth("admin", Some("public"))
-        .body(r#"{"data": {"max_mqueue_len": 64}}"#)
-        .send()
-        .await
-        .expect("request")
-        .bytes()
-        .await
-        .expect("body");
-    let written: serde_json::Value = serde_json::from_slice(&written).expect("JSON");
+    let (_, written) = api_call(
+        &http,
+        reqwest::Method::POST,
+        format!("{api}/configuration/mqtt"),
+        Some(r#"{"data": {"max_mqueue_len": 64}}"#),
+    )
+    .await;
     let version = written["data"]["mqtt"].as_u64().unwrap_or_else(|| panic!("{written}"));
     let applied = test_support::eventually(WAIT, || async {
-        let body = http
-            .get(format!("{api}/configuration"))
-            .basic_auth("admin", Some("public"))
-            .send()
-            .await
-            .ok()?
-            .bytes()
-            .await
-            .ok()?;
-        let body: serde_json::Value = serde_json::from_slice(&body).ok()?;
+        let url = format!("{api}/configuration");
+        let (_, body) = api_call(&http, reqwest::Method::GET, url, None).await;
         let applied = body["applied"].as_array()?.iter().any(|a| {
             a["service"] == "broker-core" && a["versions"]["mqtt"].as_u64() == Some(version)
         });
@@ -491,4 +496,80 @@ async fn a_bad_file_is_refused_at_start_naming_file_and_key() {
     let out = run(&["start", "--conf", &busy]).await;
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stderr.contains("broker-core"), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_and_redriven_through_the_admin_api() {
+    // A receiver that answers 404 (a dead letter at once) until it is switched on.
+    let accepting = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (tx, mut requests) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let on = std::sync::Arc::clone(&accepting);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let (tx, on) = (tx.clone(), std::sync::Arc::clone(&on));
+            async move {
+                if !on.load(std::sync::atomic::Ordering::SeqCst) {
+                    return axum::http::StatusCode::NOT_FOUND;
+                }
+                let _ = tx.send(serde_json::from_str(&body).expect("a JSON body"));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let (listener, addr) = test_support::bind_tokio().await;
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("receiver serves") });
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = write(
+        dir.path(),
+        "tern.conf",
+        &format!(
+            r#"
+            listeners.tcp {{ bind = "127.0.0.1:0" }}
+            http_server {{ port = 0, username = admin, password = public }}
+            webhooks.strict {{
+              url = "http://{addr}/hook"
+              events = [ {{ event = "on_message_publish", topic = "dl/#" }} ]
+            }}
+            webhook_relay {{ outbox = "outbox.redb" }}
+            "#
+        ),
+    );
+    let tern = Started::spawn(dir.path(), &["--conf", &conf], &[]).await;
+    let tcp = tern.port("MQTT over TCP");
+    let api = format!("http://127.0.0.1:{}/api/v4", tern.port("HTTP API"));
+    let http = reqwest::Client::new();
+    let list =
+        || api_call(&http, reqwest::Method::GET, format!("{api}/webhooks/dead_letters"), None);
+    assert_eq!(run(&["pub", "-p", &tcp, "-t", "dl/1", "-m", "one"]).await.code, Some(0));
+    let listed = test_support::eventually(WAIT, || async {
+        let (_, body) = list().await;
+        (body["data"].as_array()?.len() == 1).then_some(body)
+    })
+    .await
+    .expect("the refused delivery is listed");
+    let letter = &listed["data"][0];
+    assert_eq!(letter["target"], "strict", "{listed}");
+    assert_eq!(letter["event"]["action"], "message_publish", "{listed}");
+    assert_eq!(letter["event"]["topic"], "dl/1", "{listed}");
+    assert!(letter["reason"].as_str().is_some_and(|r| r.contains("404")), "{listed}");
+
+    accepting.store(true, std::sync::atomic::Ordering::SeqCst);
+    let redrive = format!("{api}/webhooks/dead_letters/redrive");
+    let (_, redriven) =
+        api_call(&http, reqwest::Method::POST, redrive.clone(), Some(r#"{"target": "strict"}"#))
+            .await;
+    assert_eq!(redriven["data"]["redriven"], 1, "{redriven}");
+    let body = tokio::time::timeout(WAIT, requests.recv())
+        .await
+        .expect("the redriven webhook in time")
+        .expect("receiver running");
+    assert_eq!((body["topic"].as_str(), body["payload"].as_str()), (Some("dl/1"), Some("one")));
+    let (_, empty) = list().await;
+    assert_eq!(empty["data"], serde_json::json!([]), "nothing left dead");
+    let (status, _) =
+        api_call(&http, reqwest::Method::POST, redrive, Some(r#"{"offsets": [1]}"#)).await;
+    assert_eq!(status, 400, "a body without target");
+    tern.stop(rustix::process::Signal::TERM).await;
 }

@@ -123,8 +123,20 @@ async fn serve(
             stop.cancelled().await;
         }));
     }
+    let relay_conf = &config.webhook_relay;
+    let security =
+        proto::grpc::Security::from_config(relay_conf.token.as_ref(), relay_conf.tls.as_ref());
+    // Refuse to start on TLS files that do not load.
+    if let Some(tls) = &security.tls {
+        tls.server().context("webhook_relay.tls")?;
+    }
+    if security.token.is_none() {
+        tracing::warn!(
+            "webhook_relay.token is not set: EventIngest and EventStream accept unauthenticated calls"
+        );
+    }
     let stop = shutdown.clone();
-    let server = relay.serve(listener, async move { stop.cancelled().await });
+    let server = relay.serve_secured(listener, security, async move { stop.cancelled().await });
     tokio::pin!(server);
     tokio::select! {
         result = &mut server => return result.map_err(Into::into),

@@ -14,7 +14,8 @@ use std::{
 
 use parking_lot::Mutex;
 use proto::events::v1::{
-    Event, event_ingest_server::EventIngestServer, event_stream_server::EventStreamServer,
+    Event, dead_letters_server::DeadLettersServer, event_ingest_server::EventIngestServer,
+    event_stream_server::EventStreamServer,
 };
 use tern_config::WebhookConfig;
 use tokio::{
@@ -83,6 +84,9 @@ pub enum RelayError {
     /// The metrics listener failed.
     #[error("metrics endpoint: {0}")]
     Metrics(std::io::Error),
+    /// The TLS settings do not load.
+    #[error("webhook_relay.tls: {0}")]
+    Tls(std::io::Error),
     /// A blocking outbox task failed (panicked or was cancelled).
     #[error("outbox task: {0}")]
     Task(String),
@@ -271,9 +275,22 @@ impl Relay {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), RelayError> {
+        self.serve_secured(listener, proto::grpc::Security::default(), shutdown).await
+    }
+
+    /// [`Relay::serve`] requiring `security`'s token on every EventIngest and EventStream call,
+    /// over TLS when it has TLS settings (health and reflection stay open).
+    pub async fn serve_secured(
+        self,
+        listener: TcpListener,
+        security: proto::grpc::Security,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), RelayError> {
+        let builder = security.server().map_err(RelayError::Tls)?;
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter.set_serving::<EventIngestServer<IngestService>>().await;
         reporter.set_serving::<EventStreamServer<StreamService>>().await;
+        reporter.set_serving::<DeadLettersServer<crate::dead_letters::DeadLetterService>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -288,11 +305,22 @@ impl Relay {
         };
         let deliveries = tokio::spawn(delivery::run(shared, stop.clone()));
         let pruner = tokio::spawn(prune(Arc::clone(&self.inner), stop.clone()));
-        let result = tonic::transport::Server::builder()
+        let mut builder = builder;
+        let result = builder
             .add_service(health)
             .add_service(reflection)
-            .add_service(EventIngestServer::new(IngestService { inner: Arc::clone(&self.inner) }))
-            .add_service(EventStreamServer::new(StreamService { inner: Arc::clone(&self.inner) }))
+            .add_service(EventIngestServer::with_interceptor(
+                IngestService { inner: Arc::clone(&self.inner) },
+                security.interceptor(),
+            ))
+            .add_service(EventStreamServer::with_interceptor(
+                StreamService { inner: Arc::clone(&self.inner) },
+                security.interceptor(),
+            ))
+            .add_service(DeadLettersServer::with_interceptor(
+                crate::dead_letters::DeadLetterService::new(self.clone()),
+                security.interceptor(),
+            ))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), {
                 let stopping = self.inner.stopping.clone();
                 async move {
