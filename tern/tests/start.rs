@@ -210,11 +210,11 @@ async fn api_call(
     http: &reqwest::Client,
     method: reqwest::Method,
     url: String,
-    body: Option<&'static str>,
+    body: Option<&str>,
 ) -> (u16, serde_json::Value) {
     let mut request = http.request(method, url).basic_auth("admin", Some("public"));
     if let Some(body) = body {
-        request = request.body(body);
+        request = request.body(body.to_owned());
     }
     let response = request.send().await.expect("request");
     let status = response.status().as_u16();
@@ -233,7 +233,7 @@ async fn a_webhook_target_written_through_the_api_is_delivered_without_a_restart
         &format!(
             r#"
             listeners.tcp {{ bind = "127.0.0.1:0" }}
-            http_server {{ ip_addr = "127.0.0.1", port = 0, auth_type = no_auth }}
+            http_server {{ ip_addr = "127.0.0.1", port = 0 }}
             webhook {{
               url = "{url}"
               headers.authorization = "Bearer one"
@@ -251,18 +251,14 @@ async fn a_webhook_target_written_through_the_api_is_delivered_without_a_restart
         "headers": {"authorization": "Bearer two"},
         "events": [{"event": "on_message_publish", "topic": "hooked/#"}],
     }}});
-    let written = http
-        .post(format!("{api}/configuration/webhooks"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("admin-api answers");
-    assert_eq!(written.status(), 200);
+    let body = body.to_string();
+    let url = format!("{api}/configuration/webhooks");
+    let (status, written) = api_call(&http, reqwest::Method::POST, url, Some(&body)).await;
+    assert_eq!(status, 200, "{written}");
     // GET /configuration shows the relay's applied version.
     let configuration = test_support::eventually(WAIT, || async {
-        let text = http.get(format!("{api}/configuration")).send().await.ok()?.text().await.ok()?;
-        let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let url = format!("{api}/configuration");
+        let (_, json) = api_call(&http, reqwest::Method::GET, url, None).await;
         let relay = json["applied"]
             .as_array()?
             .iter()

@@ -85,6 +85,7 @@ async fn live(webhooks: &str) -> Live {
         store: Arc::clone(&store) as Arc<dyn ConfigStore>,
         base_dir: dir.path().to_path_buf(),
         config_file: None,
+        relay: None,
     });
     let (api_listener, api) = test_support::bind_tokio().await;
     let stop = shutdown.clone();
