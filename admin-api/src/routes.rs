@@ -16,7 +16,7 @@ use crate::{
     clients::Envelope,
     configuration,
     error::{ApiError, Code},
-    info, mqtt, openapi,
+    info, mqtt, openapi, webhooks,
 };
 
 /// The base path.
@@ -232,6 +232,22 @@ pub const ROUTES: &[Route] = &[
         "Change configuration from a HOCON document",
         Some("Hocon"),
         post(configuration::config_update)
+    ),
+    route!(
+        "GET",
+        "/webhooks/dead_letters",
+        "list_dead_letters",
+        "Webhook deliveries webhook-relay gave up (target, limit)",
+        None,
+        get(webhooks::list)
+    ),
+    route!(
+        "POST",
+        "/webhooks/dead_letters/redrive",
+        "redrive_dead_letters",
+        "Queue a target's dead letters for delivery again",
+        Some("Redrive"),
+        post(webhooks::redrive)
     ),
     route!(
         "GET",

@@ -77,6 +77,7 @@ async fn the_embedded_store_carries_api_changes_to_auth_service() {
         store: Arc::clone(&store),
         base_dir: dir.path().to_path_buf(),
         config_file: None,
+        relay: None,
     });
     let (listener, api_addr) = test_support::bind_tokio().await;
     let stop = shutdown.clone();

@@ -24,7 +24,7 @@ use proto::{
         self as pb,
         broker_admin_server::{BrokerAdmin, BrokerAdminServer},
     },
-    grpc::{BearerToken, TlsFiles},
+    grpc::BearerToken,
     types::v1 as types,
 };
 use tokio::{net::TcpListener, sync::oneshot};
@@ -44,14 +44,9 @@ use crate::{
 /// How long a call waits for a connection task to run a session operation.
 const SESSION_OP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How the BrokerAdmin server is secured.
-#[derive(Debug, Clone, Default)]
-pub struct AdminSecurity {
-    /// Bearer token required on every BrokerAdmin call (`None`: none).
-    pub token: Option<String>,
-    /// TLS (optionally mutual).
-    pub tls: Option<TlsFiles>,
-}
+/// How the BrokerAdmin server is secured: a bearer token required on every BrokerAdmin call and
+/// TLS (optionally mutual), from `broker_admin {}`.
+pub type AdminSecurity = proto::grpc::Security;
 
 /// Why the server stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -125,10 +120,7 @@ pub fn settings_from(
     port: u16,
     listeners: Vec<String>,
 ) -> (AdminSecurity, Option<Registration>) {
-    let security = AdminSecurity {
-        token: admin.token.as_ref().map(|t| t.expose().to_owned()),
-        tls: admin.tls.as_ref().map(TlsFiles::from),
-    };
+    let security = AdminSecurity::from_config(admin.token.as_ref(), admin.tls.as_ref());
     let registration = config.redis.as_ref().map(|redis| Registration {
         redis_url: redis.url.expose().to_owned(),
         prefix: redis.prefix.clone(),

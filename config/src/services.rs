@@ -164,6 +164,12 @@ pub struct WebhookRelayConfig {
     /// `EventStream` subscribers even when no webhook rule and no connected subscriber wants
     /// them — so a subscriber can resume without gaps. Default none.
     pub stream_events: Vec<crate::WebhookEvent>,
+    /// `webhook_relay.token`: bearer token the relay requires on every EventIngest and
+    /// EventStream call, and brokers send. Unset: none. Restart to change.
+    pub token: Option<crate::Secret>,
+    /// `webhook_relay.tls {}`: the relay serves TLS (optionally mutual) and brokers call it over
+    /// TLS. Restart to change.
+    pub tls: Option<crate::GrpcTlsConfig>,
 }
 
 impl Default for WebhookRelayConfig {
@@ -178,6 +184,8 @@ impl Default for WebhookRelayConfig {
             batch_size: 512,
             reconnect_delay: Duration::from_millis(500),
             stream_events: Vec::new(),
+            token: None,
+            tls: None,
         }
     }
 }
@@ -220,5 +228,7 @@ pub(crate) fn read_webhook_relay(r: &mut Reader<'_>) -> WebhookRelayConfig {
             reconnect_delay
         },
         stream_events,
+        token: crate::cluster::read_token(r, "webhook_relay.token"),
+        tls: crate::cluster::read_grpc_tls(r, "webhook_relay.tls"),
     }
 }

@@ -55,5 +55,6 @@ pub const SERVICE_NAMES: &[&str] = &[
     "tern.auth.v1.AuthService",
     "tern.events.v1.EventIngest",
     "tern.events.v1.EventStream",
+    "tern.events.v1.DeadLetters",
     "tern.broker.v1.BrokerAdmin",
 ];

@@ -236,6 +236,7 @@ impl Api {
             store: Arc::new(store),
             base_dir: dir.to_path_buf(),
             config_file: None,
+            relay: None,
         });
         let (listener, addr) = test_support::bind_tokio().await;
         let stop = shutdown.clone();

@@ -38,6 +38,11 @@ pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), 
     config.auth_service.address = Some(auth_addr.to_string());
     // Events go to the relay tern start runs, or nowhere (an address in the file is not used).
     config.webhook_relay.address = wiring.webhook_relay.map(|addr| addr.to_string());
+    // The in-process services are not secured (loopback only): call them as they serve.
+    config.auth_service.token = None;
+    config.auth_service.tls = None;
+    config.webhook_relay.token = None;
+    config.webhook_relay.tls = None;
     let Some(grpc) = GrpcAuthConfig::from_config(&config) else {
         return Err(fail("no auth-service address".into()));
     };

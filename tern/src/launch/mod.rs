@@ -305,6 +305,19 @@ fn unserved_blocks(config: &tern_config::Config) -> Vec<String> {
                 .into(),
         );
     }
+    for (set, what) in [
+        (config.auth_service.token.is_some() || config.auth_service.tls.is_some(), "auth_service"),
+        (
+            config.webhook_relay.token.is_some() || config.webhook_relay.tls.is_some(),
+            "webhook_relay",
+        ),
+    ] {
+        if set {
+            notes.push(format!(
+                "{what}.token / tls: inside tern start the services talk over loopback only, without them"
+            ));
+        }
+    }
     notes
 }
 

@@ -297,6 +297,30 @@ impl Proxy {
     }
 }
 
+/// The `webhook-relay` binary on `conf`, killed when dropped.
+pub fn spawn_relay(conf: &Path) -> tokio::process::Child {
+    match tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-relay"))
+        .arg("--conf")
+        .arg(conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => panic!("cannot start webhook-relay: {e}"),
+    }
+}
+
+/// Waits until something listens on 127.0.0.1:`port`.
+pub async fn wait_listening(port: u16) {
+    test_support::eventually(WAIT, || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ())
+    })
+    .await
+    .expect("webhook-relay listens");
+}
+
 /// A free local port (bound, then released) for a process that must bind a fixed address.
 pub fn free_port() -> u16 {
     let (listener, addr) = test_support::bind_tcp();
