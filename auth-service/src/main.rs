@@ -95,7 +95,7 @@ async fn serve(
         }
         None => None,
     };
-    let security = auth_service::server::Security::from_config(&config.auth_service);
+    let security = auth_service::server::security_of(&config.auth_service);
     if security.token.is_none() {
         tracing::warn!("auth_service.token is not set: AuthService accepts unauthenticated calls");
     }

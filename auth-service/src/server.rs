@@ -157,22 +157,11 @@ pub async fn serve(
 }
 
 /// How the server is secured (`auth_service.token`, `auth_service.tls`).
-#[derive(Debug, Clone, Default)]
-pub struct Security {
-    /// Bearer token required on every AuthService call.
-    pub token: Option<String>,
-    /// TLS, optionally mutual.
-    pub tls: Option<proto::grpc::TlsFiles>,
-}
+pub type Security = proto::grpc::Security;
 
-impl Security {
-    /// The security `auth_service {}` configures.
-    pub fn from_config(config: &tern_config::AuthServiceConfig) -> Self {
-        Self {
-            token: config.token.as_ref().map(|t| t.expose().to_owned()),
-            tls: config.tls.as_ref().map(proto::grpc::TlsFiles::from),
-        }
-    }
+/// The security `auth_service {}` configures.
+pub fn security_of(config: &tern_config::AuthServiceConfig) -> Security {
+    Security::from_config(config.token.as_ref(), config.tls.as_ref())
 }
 
 /// Serves `chain` on `listener` with `security` until `shutdown` completes. Health and reflection
