@@ -5,7 +5,6 @@
 
 use std::{fmt::Write as _, future::Future, sync::Arc};
 
-use axum::{http::header, routing::get};
 use parking_lot::Mutex;
 use proto::prometheus::Peaks;
 use tokio::net::TcpListener;
@@ -60,17 +59,5 @@ pub async fn serve(
         broker,
         peaks: Mutex::new(Peaks::default()),
     });
-    let app = axum::Router::new().route(
-        "/metrics",
-        get(move || {
-            let scrape = Arc::clone(&scrape);
-            async move {
-                (
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-                    scrape.render(),
-                )
-            }
-        }),
-    );
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    tern_telemetry::prometheus::serve(listener, move || scrape.render(), shutdown).await
 }
