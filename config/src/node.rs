@@ -58,7 +58,7 @@ pub(crate) fn read_node(r: &mut Reader<'_>) -> NodeConfig {
         return NodeConfig::default();
     }
     let metrics_bind = r.has("node.metrics_bind").then(|| {
-        crate::services::read_bind(r, "node.metrics_bind", SocketAddr::from(([0, 0, 0, 0], 9101)))
+        crate::services::read_bind(r, "node.metrics_bind", SocketAddr::from(([0, 0, 0, 0], 9103)))
     });
     let id = match r.non_empty("node.id") {
         Some(id) if id.contains(['/', '+', '#']) => {

@@ -196,7 +196,12 @@ fn auth_service_scales_and_brokers_find_every_replica_by_name() {
     assert!(auth.ports.is_empty(), "no fixed host port, so --scale auth-service=N works");
     let config = loaded_config("auth-service", auth);
     let port = config.auth_service.bind.port();
-    assert_eq!(auth.expose.iter().map(|p| container_port(p)).collect::<Vec<_>>(), [port]);
+    let metrics = config.auth_service.metrics_bind.expect("auth-service serves metrics").port();
+    assert_eq!(
+        auth.expose.iter().map(|p| container_port(p)).collect::<Vec<_>>(),
+        [port, metrics],
+        "gRPC and metrics on the compose network only"
+    );
     let health = &auth.healthcheck.as_ref().expect("auth-service has a health check").test;
     assert_eq!(health[..3], ["CMD", "tern", "health"], "probed with tern health");
     assert_eq!(health[3], "grpc");
@@ -239,6 +244,22 @@ fn webhook_relay_keeps_its_outbox_on_a_volume_and_brokers_find_it() {
         assert_eq!(host, "webhook-relay", "{name}: the service name");
         assert_eq!(target.parse::<u16>().ok(), Some(port), "{name}: webhook-relay's port");
         assert!(service.depends_on.contains_key("webhook-relay"), "{name}");
+    }
+}
+
+#[test]
+fn every_service_exposes_its_metrics_port() {
+    let compose = compose();
+    let exposed = |name: &str| -> Vec<u16> {
+        compose.services[name].expose.iter().map(|p| container_port(p)).collect()
+    };
+    let relay = loaded_config("webhook-relay", &compose.services["webhook-relay"]);
+    let relay_metrics = relay.webhook_relay.metrics_bind.expect("relay metrics configured");
+    assert!(exposed("webhook-relay").contains(&relay_metrics.port()));
+    for (name, service) in compose.services.iter().filter(|(n, _)| n.starts_with("broker")) {
+        let broker = loaded_config(name, service);
+        let metrics = broker.node.metrics_bind.expect("broker metrics configured");
+        assert!(exposed(name).contains(&metrics.port()), "{name} exposes {metrics}");
     }
 }
 
