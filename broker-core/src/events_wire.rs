@@ -107,24 +107,33 @@ impl BatchWriter {
 
     /// One `Event` as a length-delimited field of the batch.
     fn put_event(&self, buf: &mut BytesMut, seq: u64, record: &Record) {
+        match record {
+            Record::Publish(m) => {
+                let lens = MessageLens::of(m);
+                let body_len = nested_len(EVENT_MESSAGE_PUBLISH, lens.publish());
+                self.put_envelope(buf, seq, m.received_at_ms, body_len);
+                put_header(buf, EVENT_MESSAGE_PUBLISH, lens.publish());
+                put_header(buf, PUBLISH_MESSAGE, lens.message);
+                put_message(buf, m, &lens);
+            }
+            Record::Other(e) => {
+                let payload = payload(&e.kind);
+                self.put_envelope(buf, seq, e.timestamp_ms, payload.encoded_len());
+                payload.encode(buf);
+            }
+        }
+    }
+
+    /// The event's key and length, then its fields before the payload (`body_len` bytes).
+    fn put_envelope(&self, buf: &mut BytesMut, seq: u64, timestamp_ms: u64, body_len: usize) {
         let id_len = self.id_prefix.len() + decimal_len(seq);
-        let (timestamp_ms, body) = match record {
-            Record::Publish(m) => (m.received_at_ms, Body::Publish(m, MessageLens::of(m))),
-            Record::Other(e) => (e.timestamp_ms, Body::Other(payload(&e.kind))),
-        };
-        let body_len = match &body {
-            Body::Publish(_, lens) => nested_len(EVENT_MESSAGE_PUBLISH, lens.publish()),
-            Body::Other(p) => p.encoded_len(),
-        };
-        let len = key_len(EVENT_ID)
-            + encoded_len_varint(id_len as u64)
-            + id_len
+        let len = nested_len(EVENT_ID, id_len)
             + str_len(EVENT_NODE_ID, &self.node_id)
             + u64_len(EVENT_INCARNATION, self.incarnation)
             + u64_len(EVENT_SEQUENCE, seq)
             + u64_len(EVENT_TIMESTAMP, timestamp_ms)
             + body_len;
-        buf.reserve(key_len(BATCH_EVENTS) + encoded_len_varint(len as u64) + len);
+        buf.reserve(nested_len(BATCH_EVENTS, len));
         put_header(buf, BATCH_EVENTS, len);
         put_header(buf, EVENT_ID, id_len);
         buf.put_slice(self.id_prefix.as_bytes());
@@ -133,21 +142,7 @@ impl BatchWriter {
         put_u64(buf, EVENT_INCARNATION, self.incarnation);
         put_u64(buf, EVENT_SEQUENCE, seq);
         put_u64(buf, EVENT_TIMESTAMP, timestamp_ms);
-        match body {
-            Body::Publish(m, lens) => {
-                put_header(buf, EVENT_MESSAGE_PUBLISH, lens.publish());
-                put_header(buf, PUBLISH_MESSAGE, lens.message);
-                put_message(buf, m, &lens);
-            }
-            Body::Other(p) => p.encode(buf),
-        }
     }
-}
-
-/// An event's payload, ready to write.
-enum Body<'a> {
-    Publish(&'a Message, MessageLens),
-    Other(Payload),
 }
 
 /// Encoded sizes of a `tern.types.v1.Message` (as a `message_publish` carries it: the published
@@ -180,15 +175,19 @@ const USER_VALUE: u32 = 2;
 impl MessageLens {
     fn of(m: &Message) -> Self {
         let p = &m.properties;
-        let properties = opt_u64_len(PROP_PAYLOAD_FORMAT, p.payload_format_indicator.map(u64::from))
-            + opt_u64_len(PROP_EXPIRY, p.message_expiry_interval.map(u64::from))
-            + opt_bytes_len(PROP_CONTENT_TYPE, p.content_type.as_deref().map(str::as_bytes))
-            + opt_bytes_len(PROP_RESPONSE_TOPIC, p.response_topic.as_deref().map(str::as_bytes))
-            + opt_bytes_len(PROP_CORRELATION, p.correlation_data.as_deref())
-            + p.user_properties
-                .iter()
-                .map(|(k, v)| nested_len(PROP_USER, user_property_len(k, v)))
-                .sum::<usize>();
+        let properties =
+            opt_u64_len(PROP_PAYLOAD_FORMAT, p.payload_format_indicator.map(u64::from))
+                + opt_u64_len(PROP_EXPIRY, p.message_expiry_interval.map(u64::from))
+                + opt_bytes_len(PROP_CONTENT_TYPE, p.content_type.as_deref().map(str::as_bytes))
+                + opt_bytes_len(
+                    PROP_RESPONSE_TOPIC,
+                    p.response_topic.as_deref().map(str::as_bytes),
+                )
+                + opt_bytes_len(PROP_CORRELATION, p.correlation_data.as_deref())
+                + p.user_properties
+                    .iter()
+                    .map(|(k, v)| nested_len(PROP_USER, user_property_len(k, v)))
+                    .sum::<usize>();
         let message = str_len(MSG_TOPIC, &m.topic)
             + bytes_len(MSG_PAYLOAD, &m.payload)
             + u64_len(MSG_QOS, u64::from(u8::from(m.qos)))
