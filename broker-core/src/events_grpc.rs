@@ -361,7 +361,9 @@ async fn stream_once(shared: &Arc<Shared>, sender: &mut Sender) -> Result<(), St
     let mut sent = shared.acked.load(Relaxed);
     loop {
         shared.drain(sender);
-        if sender.next_seq - 1 > sent {
+        // Something held is newer than what this stream sent (an ack can pass `sent` when the relay
+        // already held events from an earlier stream).
+        if !sender.unacked.is_empty() && sender.next_seq - 1 > sent {
             // Reserve first: a batch is built (and `sent` advanced) only once it can be queued.
             tokio::select! {
                 permit = tx.reserve() => {
