@@ -19,6 +19,8 @@ pub mod mqtt;
 pub mod nodes;
 pub mod openapi;
 pub mod routes;
+pub mod service_metrics;
+pub mod webhooks;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -51,7 +53,11 @@ struct Inner {
     /// The configuration file (for the effective settings `GET /reload` shows).
     config_file: Option<std::path::PathBuf>,
     /// Peaks of the aggregated gauges, sampled at each `/prometheus` scrape (NanoMQ's `_max`).
-    peaks: Mutex<info::Peaks>,
+    peaks: Mutex<proto::prometheus::Peaks>,
+    /// admin-api's own request metrics (`GET /metrics`).
+    metrics: service_metrics::ServiceMetrics,
+    /// webhook-relay's DeadLetters service, when a relay is configured.
+    relay: Option<webhooks::RelayClient>,
 }
 
 /// What [`AppState::new`] needs.
@@ -69,6 +75,9 @@ pub struct Settings {
     pub base_dir: std::path::PathBuf,
     /// The configuration file, when there is one.
     pub config_file: Option<std::path::PathBuf>,
+    /// webhook-relay's DeadLetters client, for `/webhooks/dead_letters` (`None`: those answer
+    /// 503/101); see [`webhooks::RelayLink::client`].
+    pub relay: Option<webhooks::RelayClient>,
 }
 
 impl AppState {
@@ -85,7 +94,9 @@ impl AppState {
                 )),
                 base_dir: settings.base_dir,
                 config_file: settings.config_file,
-                peaks: Mutex::new(info::Peaks::default()),
+                peaks: Mutex::new(proto::prometheus::Peaks::default()),
+                metrics: service_metrics::ServiceMetrics::default(),
+                relay: settings.relay,
             }),
         }
     }
@@ -113,11 +124,15 @@ pub enum SetupError {
     /// The working directory.
     #[error("cannot read the working directory: {0}")]
     Cwd(std::io::Error),
+    /// webhook-relay's address or TLS files.
+    #[error("webhook_relay: {0}")]
+    Relay(std::io::Error),
 }
 
 /// The state `config` describes: `http_server {}` (defaults when absent), the node registry and
 /// config store in `redis {}` (an in-process store and no node without it), and the token and
-/// TLS of `broker_admin {}` for calling nodes. Must run inside a tokio runtime.
+/// TLS of `broker_admin {}` for calling nodes, and `webhook_relay {}` (address, token, TLS) for
+/// the dead-letter endpoints. Must run inside a tokio runtime.
 pub fn state_from_config(
     config: &tern_config::Config,
     shutdown: tokio_util::sync::CancellationToken,
@@ -148,6 +163,21 @@ pub fn state_from_config(
         None => (NodeSource::Fixed(Vec::new()), Arc::new(tern_config_store::MemoryStore::new())),
     };
     let base_dir = std::env::current_dir().map_err(SetupError::Cwd)?;
+    let relay_conf = &config.webhook_relay;
+    let relay = match &relay_conf.address {
+        Some(address) => Some(
+            webhooks::RelayLink {
+                address: address.clone(),
+                security: proto::grpc::Security::from_config(
+                    relay_conf.token.as_ref(),
+                    relay_conf.tls.as_ref(),
+                ),
+            }
+            .client(NODE_CALL_TIMEOUT)
+            .map_err(SetupError::Relay)?,
+        ),
+        None => None,
+    };
     Ok(AppState::new(Settings {
         http,
         auth,
@@ -155,6 +185,7 @@ pub fn state_from_config(
         store,
         base_dir,
         config_file: config.source.clone(),
+        relay,
     }))
 }
 

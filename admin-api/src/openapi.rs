@@ -75,9 +75,13 @@ fn schemas() -> Value {
             "qos_duration": {"type": "integer", "description": "seconds"}, "keepalive_backoff": {"type": "number"},
             "allow_anonymous": {"type": "boolean"}}}}, "required": ["data"]},
         "ConfigurationData": {"type": "object", "properties": {"data": {"type": "object",
-            "description": "sections by name (mqtt, log, auth, webhook, sys), in NanoMQ's key names"}},
+            "description": "sections by name (mqtt, log, auth, webhook, webhooks, sys), in NanoMQ's key names"}},
             "required": ["data"]},
         "Hocon": {"type": "string", "description": "a HOCON document"},
+        "Redrive": {"type": "object", "properties": {
+            "target": {"type": "string", "description": "webhook (the webhook {} block) or a webhooks.<name> name"},
+            "offsets": {"type": "array", "items": {"type": "integer"}, "description": "absent or empty: all of the target's"}},
+            "required": ["target"]},
         "Error": {"type": "object", "properties": {"code": {"type": "integer"}, "message": {"type": "string"}}}
     })
 }

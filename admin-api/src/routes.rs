@@ -16,7 +16,7 @@ use crate::{
     clients::Envelope,
     configuration,
     error::{ApiError, Code},
-    info, mqtt, openapi,
+    info, mqtt, openapi, webhooks,
 };
 
 /// The base path.
@@ -235,6 +235,22 @@ pub const ROUTES: &[Route] = &[
     ),
     route!(
         "GET",
+        "/webhooks/dead_letters",
+        "list_dead_letters",
+        "Webhook deliveries webhook-relay gave up (target, limit)",
+        None,
+        get(webhooks::list)
+    ),
+    route!(
+        "POST",
+        "/webhooks/dead_letters/redrive",
+        "redrive_dead_letters",
+        "Queue a target's dead letters for delivery again",
+        Some("Redrive"),
+        post(webhooks::redrive)
+    ),
+    route!(
+        "GET",
         "/openapi.json",
         "openapi",
         "This API's OpenAPI document",
@@ -302,8 +318,11 @@ pub fn app(state: AppState) -> Router {
     for route in ROUTES {
         api = api.route(&format!("{BASE}{}", route.path), (route.handler)());
     }
+    // admin-api's own metrics, outside NanoMQ's API (and its route list), behind the same auth.
+    api = api.route("/metrics", get(crate::service_metrics::metrics));
     let auth_mode = std::sync::Arc::clone(&state.inner.auth);
     api.route_layer(middleware::from_fn_with_state(auth_mode, auth::require))
+        .route_layer(middleware::from_fn_with_state(state.clone(), crate::service_metrics::count))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(state.inner.max_body))

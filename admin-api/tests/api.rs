@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use common::{Api, Cluster, WAIT, basic, client, puback, wait_for_puback};
 use mqtt_codec::{Packet, PubAckReasonCode, QoS};
 use serde_json::{Value, json};
-use test_support::eventually;
+use test_support::{eventually, mqtt::raw::RawClient};
 
 fn ids(body: &Value, key: &str) -> BTreeSet<String> {
     body["data"]
@@ -592,4 +592,116 @@ async fn a_user_added_through_the_api_can_connect() {
     let (_, ack) =
         test_support::mqtt::raw::RawClient::connect(addr, connect("alice", "a-secret")).await;
     assert_eq!(ack.reason_code, mqtt_codec::ConnectReasonCode::Success, "the file's users stay");
+}
+
+/// Connects an MQTT 5 client to `addr`; returns it and the Maximum Packet Size its CONNACK
+/// announced.
+async fn connect_v5(addr: std::net::SocketAddr, id: &str) -> (RawClient, Option<u32>) {
+    let connect = test_support::mqtt::raw::connect_packet(mqtt_codec::ProtocolVersion::V5, id);
+    let (client, ack) = RawClient::connect(addr, connect).await;
+    assert_eq!(ack.reason_code, mqtt_codec::ConnectReasonCode::Success, "{id} connects");
+    (client, ack.properties.maximum_packet_size.map(|n| n.get()))
+}
+
+#[tokio::test]
+async fn mqtt_and_sys_changes_through_the_api_apply_on_every_node_without_a_restart() {
+    let cluster = Cluster::start().await;
+    let (mut early, announced) = connect_v5(cluster.nodes[0].mqtt, "early").await;
+    assert_eq!(announced, Some(10 * 1024 * 1024), "the default limit before the change");
+    // The test nodes start without `$SYS` statistics.
+    let (mut watcher, _) = connect_v5(cluster.nodes[1].mqtt, "watcher").await;
+    assert_eq!(
+        watcher.suback(1, "$SYS/brokers/node-b/uptime", QoS::AtMostOnce).await,
+        mqtt_codec::SubAckReasonCode::GrantedQoS0
+    );
+
+    let (status, written) = cluster
+        .api
+        .post(
+            "/configuration",
+            json!({"data": {"mqtt": {"max_packet_size": "1KB"}, "sys": {"interval": "1s"}}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{written}");
+    let mqtt_version = written["data"]["mqtt"].as_u64().expect("mqtt version");
+    let sys_version = written["data"]["sys"].as_u64().expect("sys version");
+    cluster
+        .api
+        .wait_get("/configuration", |b| {
+            let applied = b["applied"].as_array().cloned().unwrap_or_default();
+            ["node-a", "node-b"].iter().all(|node| {
+                applied.iter().any(|a| {
+                    a["instance"] == *node
+                        && a["versions"]["mqtt"].as_u64() == Some(mqtt_version)
+                        && a["versions"]["sys"].as_u64() == Some(sys_version)
+                })
+            })
+        })
+        .await
+        .expect("both nodes report the versions applied");
+
+    // Statistics start on node-b without a restart.
+    let stats = watcher.next_publish().await;
+    assert_eq!(&*stats.topic, "$SYS/brokers/node-b/uptime");
+
+    // Clients connecting now, on either node, are held to the new limit.
+    static BIG: [u8; 2048] = [b'x'; 2048];
+    let big = &BIG;
+    for (n, node) in cluster.nodes.iter().enumerate() {
+        let (mut late, announced) = connect_v5(node.mqtt, &format!("late-{n}")).await;
+        assert_eq!(announced, Some(1024), "{} announces the new limit", node.id);
+        let publish = test_support::mqtt::packets::publish("big/1", big, QoS::AtLeastOnce, Some(1));
+        late.send(&Packet::Publish(publish)).await;
+        let closing = late.until_closed().await;
+        assert!(
+            closing.iter().any(|p| matches!(
+                p,
+                Packet::Disconnect(d)
+                    if d.reason_code == mqtt_codec::DisconnectReasonCode::PacketTooLarge
+            )),
+            "{} refuses a 2 KB packet with Packet Too Large: {closing:?}",
+            node.id
+        );
+    }
+    // A client connected before keeps what its CONNACK told it: the same packet is taken.
+    let publish = test_support::mqtt::packets::publish("big/1", big, QoS::AtLeastOnce, Some(2));
+    early.send(&Packet::Publish(publish)).await;
+    loop {
+        match early.recv().await {
+            Some(Packet::PubAck(ack)) if ack.packet_id.get() == 2 => break,
+            Some(_) => {}
+            None => panic!("the client connected before the change was disconnected"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn admin_api_serves_its_own_metrics_behind_its_authentication() {
+    let cluster = Cluster::start().await;
+    let api = &cluster.api;
+    let (status, _) = api.get("/nodes").await;
+    assert_eq!(status, 200);
+    let url = format!("http://{}/metrics", api.addr);
+    let anonymous = reqwest::get(&url).await.expect("GET /metrics");
+    assert_eq!(anonymous.status().as_u16(), 401, "the same authentication as /api/v4");
+    let text = reqwest::Client::new()
+        .get(&url)
+        .header("authorization", common::basic("admin", "public"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("body");
+    let count = |route: &str, code: u16| -> u64 {
+        let prefix = format!("tern_admin_requests_total{{route=\"{route}\",code=\"{code}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(count("/api/v4/nodes", 200) >= 1, "{text}");
+    assert_eq!(count("/metrics", 401), 1, "{text}");
+    assert!(text.contains("\ntern_admin_config_store_connected 1\n"), "{text}");
+    assert!(text.contains("tern_admin_request_duration_seconds_count "), "{text}");
 }

@@ -27,19 +27,19 @@ async fn the_embedded_store_carries_api_changes_to_auth_service() {
         tern_config::load_in(&file, dir.path(), &tern_config::Env::new()).expect("config").config;
     let built = auth_service::setup::build(&config).expect("chain");
     let (listener, auth_addr) = test_support::bind_tokio().await;
-    let revocations = auth_service::Revocations::new();
-    let follower = auth_service::store::Follower {
+    let settings = auth_service::store::StoreSettings {
         file: Some(file),
         base_dir: dir.path().to_path_buf(),
         env: tern_config::Env::new(),
-        passwords: built.passwords,
-        acl: built.acl,
-        revocations: revocations.clone(),
         instance: "local".into(),
+        set_level: None,
     };
-    tokio::spawn(follower.run(Arc::clone(&store), shutdown.clone()));
+    let options = auth_service::server::RunOptions {
+        store: Some((Arc::clone(&store), settings)),
+        ..Default::default()
+    };
     let stop = shutdown.clone();
-    tokio::spawn(auth_service::serve(built.chain, revocations, listener, async move {
+    tokio::spawn(auth_service::server::run_with(built, listener, options, async move {
         stop.cancelled().await
     }));
 
@@ -77,6 +77,7 @@ async fn the_embedded_store_carries_api_changes_to_auth_service() {
         store: Arc::clone(&store),
         base_dir: dir.path().to_path_buf(),
         config_file: None,
+        relay: None,
     });
     let (listener, api_addr) = test_support::bind_tokio().await;
     let stop = shutdown.clone();

@@ -69,6 +69,8 @@ pub struct ConnectDecision {
     pub acl: Option<ClientPolicy>,
     /// Which backend decided ("anonymous" when none did).
     pub decided_by: &'static str,
+    /// The deciding backend could not answer (the decision is the fail-closed deny).
+    pub failed: bool,
 }
 
 /// The answer for one topic.
@@ -78,7 +80,48 @@ pub struct TopicDecision {
     pub permission: Permission,
     /// Which backend decided ("no_match" / "no_acl" when none did).
     pub decided_by: &'static str,
+    /// The deciding backend could not answer (the decision is the fail-closed deny).
+    pub failed: bool,
 }
+
+/// What one backend answered during a chain call (for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// It allowed.
+    Allow,
+    /// It denied.
+    Deny,
+    /// Not its client or topic: the next backend was asked.
+    Ignore,
+    /// It could not answer.
+    Error,
+}
+
+impl Answer {
+    /// Every answer, in the order of [`Answer::index`].
+    pub const ALL: [Answer; 4] = [Answer::Allow, Answer::Deny, Answer::Ignore, Answer::Error];
+
+    /// The answer's name in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+            Self::Ignore => "ignore",
+            Self::Error => "error",
+        }
+    }
+
+    /// The answer's position in [`Answer::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Told every backend answer of a chain call: the backend's name and what it answered.
+pub type Observe<'a> = &'a (dyn Fn(&'static str, Answer) + Sync);
+
+/// An [`Observe`] that ignores everything.
+fn unobserved(_: &'static str, _: Answer) {}
 
 /// Backends in order, and the policy.
 #[derive(Debug)]
@@ -115,18 +158,34 @@ impl Chain {
 
     /// Decides whether `client` may connect.
     pub async fn authenticate(&self, client: &Client) -> ConnectDecision {
+        self.authenticate_observed(client, &unobserved).await
+    }
+
+    /// [`Chain::authenticate`], telling `observe` what each backend asked answered.
+    pub async fn authenticate_observed(
+        &self,
+        client: &Client,
+        observe: Observe<'_>,
+    ) -> ConnectDecision {
         for backend in &self.backends {
+            let name = backend.name();
             match backend.authenticate(client).await {
-                Ok(Authn::Ignore) => continue,
+                Ok(Authn::Ignore) => observe(name, Answer::Ignore),
                 Ok(Authn::Allow { superuser }) => {
-                    return self.allowed(client, superuser, backend.name());
+                    observe(name, Answer::Allow);
+                    return self.allowed(client, superuser, name);
                 }
                 Ok(Authn::Deny { reason_code, reason }) => {
-                    return denied(reason_code, reason, backend.name());
+                    observe(name, Answer::Deny);
+                    return denied(reason_code, reason, name);
                 }
                 Err(error) => {
+                    observe(name, Answer::Error);
                     tracing::warn!(client_id = %client.client_id, %error, "authentication backend failed");
-                    return denied(SERVER_UNAVAILABLE, error.to_string(), backend.name());
+                    return ConnectDecision {
+                        failed: true,
+                        ..denied(SERVER_UNAVAILABLE, error.to_string(), name)
+                    };
                 }
             }
         }
@@ -155,6 +214,7 @@ impl Chain {
             superuser,
             acl: self.acl_for(client),
             decided_by,
+            failed: false,
         }
     }
 
@@ -173,40 +233,63 @@ impl Chain {
 
     /// Decides whether `client` may do `action` on `topic`.
     pub async fn authorize(&self, client: &Client, action: Action, topic: &str) -> TopicDecision {
+        self.authorize_observed(client, action, topic, &unobserved).await
+    }
+
+    /// [`Chain::authorize`], telling `observe` what each backend asked answered.
+    pub async fn authorize_observed(
+        &self,
+        client: &Client,
+        action: Action,
+        topic: &str,
+        observe: Observe<'_>,
+    ) -> TopicDecision {
         let mut any = false;
         for backend in self.backends.iter().filter(|b| b.authorizes()) {
             any = true;
-            match backend.authorize(client, action, topic).await {
-                Ok(Authz::Ignore) => continue,
-                Ok(Authz::Allow) => {
-                    return TopicDecision {
-                        permission: Permission::Allow,
-                        decided_by: backend.name(),
-                    };
+            let decided_by = backend.name();
+            let (permission, failed) = match backend.authorize(client, action, topic).await {
+                Ok(Authz::Ignore) => {
+                    observe(decided_by, Answer::Ignore);
+                    continue;
                 }
-                Ok(Authz::Deny) => {
-                    return TopicDecision {
-                        permission: Permission::Deny,
-                        decided_by: backend.name(),
-                    };
-                }
+                Ok(Authz::Allow) => (Permission::Allow, false),
+                Ok(Authz::Deny) => (Permission::Deny, false),
                 Err(error) => {
                     tracing::warn!(client_id = %client.client_id, %error, "authorization backend failed");
-                    return TopicDecision {
-                        permission: Permission::Deny,
-                        decided_by: backend.name(),
-                    };
+                    (Permission::Deny, true)
                 }
-            }
+            };
+            observe(
+                decided_by,
+                match (permission, failed) {
+                    (_, true) => Answer::Error,
+                    (Permission::Allow, false) => Answer::Allow,
+                    (Permission::Deny, false) => Answer::Deny,
+                },
+            );
+            return TopicDecision { permission, decided_by, failed };
         }
         if any {
-            TopicDecision { permission: self.policy.no_match, decided_by: "no_match" }
+            TopicDecision {
+                permission: self.policy.no_match,
+                decided_by: "no_match",
+                failed: false,
+            }
         } else {
-            TopicDecision { permission: Permission::Allow, decided_by: "no_acl" }
+            TopicDecision { permission: Permission::Allow, decided_by: "no_acl", failed: false }
         }
     }
 }
 
 fn denied(reason_code: u8, reason: String, decided_by: &'static str) -> ConnectDecision {
-    ConnectDecision { allowed: false, reason_code, reason, superuser: false, acl: None, decided_by }
+    ConnectDecision {
+        allowed: false,
+        reason_code,
+        reason,
+        superuser: false,
+        acl: None,
+        decided_by,
+        failed: false,
+    }
 }

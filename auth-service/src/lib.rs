@@ -4,10 +4,15 @@
 //!
 //! - [`backend`]: the `Backend` trait and its implementations;
 //! - [`chain`]: the order of backends and the policy around them;
-//! - [`service`]: the gRPC service; [`server`]: serving it with health and reflection.
+//! - [`service`]: the gRPC service; [`server`]: serving it with health and reflection;
+//! - [`setup`]: building the chain from `auth {}`; [`live`]: the chain being served, replaced
+//!   whole when [`store`] applies a configuration change;
+//! - [`metrics`]: the service's Prometheus metrics.
 
 pub mod backend;
 pub mod chain;
+pub mod live;
+pub mod metrics;
 pub mod passwd;
 pub mod server;
 pub mod service;

@@ -1,5 +1,7 @@
 //! `auth-service --conf <file>`: serves `tern.auth.v1.AuthService` (with health and reflection)
-//! from the `auth {}` block of a NanoMQ-format file, on `auth_service.bind`.
+//! from the `auth {}` block of a NanoMQ-format file, on `auth_service.bind`; Prometheus metrics on
+//! `auth_service.metrics_bind` when set; with `redis {}`, follows the config store's `auth` and
+//! `log` sections.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -53,8 +55,8 @@ fn main() -> ExitCode {
         };
     }
     let tern_log = env.get("TERN_LOG").map(str::to_owned);
-    let _telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
-        Ok(telemetry) => telemetry,
+    let telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
+        Ok(telemetry) => std::sync::Arc::new(telemetry),
         Err(error) => {
             eprintln!("auth-service: {error}");
             return ExitCode::from(2);
@@ -63,7 +65,7 @@ fn main() -> ExitCode {
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
-    match runtime.block_on(serve(loaded.config, env)) {
+    match runtime.block_on(serve(loaded.config, env, telemetry)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("auth-service: {error:#}");
@@ -72,14 +74,28 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: tern_config::Config, env: tern_config::Env) -> anyhow::Result<()> {
+async fn serve(
+    config: tern_config::Config,
+    env: tern_config::Env,
+    telemetry: std::sync::Arc<tern_telemetry::Telemetry>,
+) -> anyhow::Result<()> {
     let built = auth_service::setup::build(&config)?;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let listener = tokio::net::TcpListener::bind(config.auth_service.bind)
         .await
         .with_context(|| format!("auth_service.bind: cannot bind {}", config.auth_service.bind))?;
     tracing::info!(addr = %listener.local_addr()?, "auth-service listening");
-    let security = auth_service::server::Security::from_config(&config.auth_service);
+    let metrics = match config.auth_service.metrics_bind {
+        Some(bind) => {
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("auth_service.metrics_bind: cannot bind {bind}"))?;
+            tracing::info!(metrics_addr = %listener.local_addr()?, "Prometheus metrics at /metrics");
+            Some(listener)
+        }
+        None => None,
+    };
+    let security = auth_service::server::security_of(&config.auth_service);
     if security.token.is_none() {
         tracing::warn!("auth_service.token is not set: AuthService accepts unauthenticated calls");
     }
@@ -94,6 +110,9 @@ async fn serve(config: tern_config::Config, env: tern_config::Env) -> anyhow::Re
                 base_dir: std::env::current_dir().context("cannot read the working directory")?,
                 env,
                 instance: config.node.id.clone(),
+                set_level: Some(Box::new(move |level| {
+                    telemetry.set_level(level).map_err(|e| e.to_string())
+                })),
             };
             Some((
                 std::sync::Arc::new(store) as std::sync::Arc<dyn tern_config_store::ConfigStore>,
@@ -102,7 +121,7 @@ async fn serve(config: tern_config::Config, env: tern_config::Env) -> anyhow::Re
         }
         None => None,
     };
-    let options = auth_service::server::RunOptions { security, store };
+    let options = auth_service::server::RunOptions { security, store, metrics };
     auth_service::server::run_with(built, listener, options, wait_for_signal()).await?;
     shutdown.cancel();
     Ok(())

@@ -8,7 +8,7 @@ use proto::auth::v1::{Revocation, auth_service_server::AuthServiceServer};
 use tokio::{net::TcpListener, sync::broadcast};
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::{chain::Chain, service::AuthGrpc};
+use crate::{chain::Chain, live::LiveChain, metrics::Metrics, service::AuthGrpc};
 
 /// Capacity of the revocation broadcast (a watcher further behind is told to drop everything).
 const REVOCATION_BUFFER: usize = 256;
@@ -25,16 +25,36 @@ pub enum ServeError {
     /// The transport failed.
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The metrics endpoint failed.
+    #[error("metrics endpoint: {0}")]
+    Metrics(std::io::Error),
 }
 
-/// A running service's handle for pushing revocations (file reloads, admin changes).
+/// A running service's handle for pushing revocations (file reloads, admin changes), and the
+/// service's metrics, which count them.
 #[derive(Debug, Clone)]
-pub struct Revocations(broadcast::Sender<Revocation>);
+pub struct Revocations {
+    sender: broadcast::Sender<Revocation>,
+    metrics: Arc<Metrics>,
+}
 
 impl Revocations {
-    /// A new channel.
+    /// A new channel, with new metrics.
     pub fn new() -> Self {
-        Self(broadcast::channel(REVOCATION_BUFFER).0)
+        Self {
+            sender: broadcast::channel(REVOCATION_BUFFER).0,
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+
+    /// The service's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// A receiver of every revocation pushed from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Revocation> {
+        self.sender.subscribe()
     }
 
     /// Tells every watching broker to drop its cached decisions.
@@ -44,8 +64,9 @@ impl Revocations {
 
     /// Tells every watching broker to drop the cached decisions in `scope`.
     pub fn revoke(&self, scope: Scope, reason: &str) {
+        self.metrics.revoked();
         // No watcher is not an error.
-        let _ = self.0.send(Revocation {
+        let _ = self.sender.send(Revocation {
             scope: Some(scope),
             disconnect: false,
             reason: reason.to_owned(),
@@ -77,11 +98,13 @@ pub async fn run(
 pub struct RunOptions {
     /// Token and TLS required of callers.
     pub security: Security,
-    /// Apply `auth` changes from a config store (rules and users through admin-api).
+    /// Apply `auth` (and `log`) changes from a config store (admin-api's configuration API).
     pub store: Option<(Arc<dyn tern_config_store::ConfigStore>, crate::store::StoreSettings)>,
+    /// Serve Prometheus text at `GET /metrics` on this listener (`auth_service.metrics_bind`).
+    pub metrics: Option<TcpListener>,
 }
 
-/// [`run`] with `options`: a secured server, and the config store followed.
+/// [`run`] with `options`: a secured server, the config store followed, metrics served.
 pub async fn run_with(
     built: crate::setup::Built,
     listener: TcpListener,
@@ -89,23 +112,37 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let revocations = Revocations::new();
-    let stop_following = tokio_util::sync::CancellationToken::new();
+    let live = Arc::new(LiveChain::start(built, revocations, RELOAD_INTERVAL));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _stop_on_return = stop.clone().drop_guard();
     if let Some((store, settings)) = options.store {
-        let follower = crate::store::Follower {
-            file: settings.file,
-            base_dir: settings.base_dir,
-            env: settings.env,
-            passwords: built.passwords.clone(),
-            acl: built.acl.clone(),
-            revocations: revocations.clone(),
-            instance: settings.instance,
-        };
-        tokio::spawn(follower.run(store, stop_following.clone()));
+        let follower = crate::store::Follower { settings, live: Arc::clone(&live) };
+        tokio::spawn(follower.run(store, stop.clone()));
     }
-    let (chain, watchers) = built.start_watchers(&revocations, RELOAD_INTERVAL);
-    let served = serve_secured(chain, revocations, listener, options.security, shutdown).await;
-    drop(watchers);
-    stop_following.cancel();
+    let metrics_served = options.metrics.map(|metrics_listener| {
+        let metrics = Arc::clone(live.revocations().metrics());
+        tokio::spawn(tern_telemetry::prometheus::serve(
+            metrics_listener,
+            move || metrics.render(),
+            stop.clone().cancelled_owned(),
+        ))
+    });
+    let metrics_failed = async {
+        match metrics_served {
+            Some(task) => match task.await {
+                Ok(Err(error)) => ServeError::Metrics(error),
+                Ok(Ok(())) => std::future::pending().await,
+                Err(join) => ServeError::Metrics(std::io::Error::other(join.to_string())),
+            },
+            None => std::future::pending().await,
+        }
+    };
+    let served = tokio::select! {
+        served = serve_live(Arc::clone(&live), listener, options.security, shutdown) => served,
+        error = metrics_failed => Err(error),
+    };
+    stop.cancel();
+    live.stop();
     served
 }
 
@@ -120,22 +157,11 @@ pub async fn serve(
 }
 
 /// How the server is secured (`auth_service.token`, `auth_service.tls`).
-#[derive(Debug, Clone, Default)]
-pub struct Security {
-    /// Bearer token required on every AuthService call.
-    pub token: Option<String>,
-    /// TLS, optionally mutual.
-    pub tls: Option<proto::grpc::TlsFiles>,
-}
+pub type Security = proto::grpc::Security;
 
-impl Security {
-    /// The security `auth_service {}` configures.
-    pub fn from_config(config: &tern_config::AuthServiceConfig) -> Self {
-        Self {
-            token: config.token.as_ref().map(|t| t.expose().to_owned()),
-            tls: config.tls.as_ref().map(proto::grpc::TlsFiles::from),
-        }
-    }
+/// The security `auth_service {}` configures.
+pub fn security_of(config: &tern_config::AuthServiceConfig) -> Security {
+    Security::from_config(config.token.as_ref(), config.tls.as_ref())
 }
 
 /// Serves `chain` on `listener` with `security` until `shutdown` completes. Health and reflection
@@ -147,6 +173,17 @@ pub async fn serve_secured(
     security: Security,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    serve_live(Arc::new(LiveChain::fixed(chain, revocations)), listener, security, shutdown).await
+}
+
+/// Serves the chain `live` holds (replaced as the configuration changes) on `listener` with
+/// `security` until `shutdown` completes.
+pub async fn serve_live(
+    live: Arc<LiveChain>,
+    listener: TcpListener,
+    security: Security,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_serving::<AuthServiceServer<AuthGrpc>>().await;
     let reflection =
@@ -154,7 +191,7 @@ pub async fn serve_secured(
     // Ends the brokers' WatchRevocations streams when shutdown begins; a graceful shutdown waits
     // for every open request, and those streams never end on their own.
     let (stopping, stop_rx) = tokio::sync::watch::channel(());
-    let service = AuthGrpc::new(chain, revocations.0).with_stop(stop_rx);
+    let service = AuthGrpc::new(live).with_stop(stop_rx);
     let shutdown = async move {
         shutdown.await;
         stopping.send_replace(());

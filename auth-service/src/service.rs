@@ -1,7 +1,7 @@
 //! `tern.auth.v1.AuthService` over the chain: conversions between the gRPC messages and the
 //! chain's types, and the revocation stream.
 
-use std::{net::IpAddr, pin::Pin, sync::Arc};
+use std::{net::IpAddr, pin::Pin, sync::Arc, time::Instant};
 
 use proto::{
     auth::v1::{
@@ -13,7 +13,7 @@ use proto::{
     types::v1::ClientInfo,
 };
 use tern_acl::{Action, ClientPolicy, Permission, RuleAction};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio_stream::{
     Stream, StreamExt,
     wrappers::{BroadcastStream, WatchStream},
@@ -22,7 +22,9 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     backend::Client,
-    chain::{Chain, DenyAction},
+    chain::{Answer, DenyAction},
+    live::LiveChain,
+    metrics::{Metrics, Operation, Outcome},
 };
 
 /// Reason code of a denied topic.
@@ -31,19 +33,23 @@ const NOT_AUTHORIZED: u32 = 0x87;
 /// The gRPC service.
 #[derive(Debug, Clone)]
 pub struct AuthGrpc {
-    chain: Arc<Chain>,
-    /// Revocations for WatchRevocations subscribers (bounded; a lagging subscriber is told to
-    /// drop everything).
-    revocations: broadcast::Sender<Revocation>,
+    /// The chain (each call answers from the one current when it starts) and the revocations
+    /// for WatchRevocations subscribers (bounded; a lagging subscriber is told to drop
+    /// everything).
+    live: Arc<LiveChain>,
     /// Changes when the server shuts down: WatchRevocations streams end then, so a graceful
     /// shutdown does not wait for brokers to hang up their never-ending watch.
     stopping: watch::Receiver<()>,
 }
 
 impl AuthGrpc {
-    /// A service answering from `chain`; `revocations` feeds WatchRevocations.
-    pub fn new(chain: Arc<Chain>, revocations: broadcast::Sender<Revocation>) -> Self {
-        Self { chain, revocations, stopping: watch::channel(()).1 }
+    /// A service answering from the chain `live` holds; its revocations feed WatchRevocations.
+    pub fn new(live: Arc<LiveChain>) -> Self {
+        Self { live, stopping: watch::channel(()).1 }
+    }
+
+    fn metrics(&self) -> &Arc<Metrics> {
+        self.live.revocations().metrics()
     }
 
     /// Ends every WatchRevocations stream once `stopping` changes (or its sender is dropped).
@@ -135,9 +141,23 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<AuthenticateRequest>,
     ) -> Result<Response<AuthenticateResponse>, Status> {
-        let client = client_from(request.into_inner().client)?;
-        let d = self.chain.authenticate(&client).await;
-        let policy = self.chain.policy();
+        let started = Instant::now();
+        let metrics = self.metrics();
+        let client = client_from(request.into_inner().client).inspect_err(|_| {
+            metrics.authenticated(Outcome::Error, started.elapsed());
+        })?;
+        let chain = self.live.current();
+        let observe = |backend, answer: Answer| {
+            metrics.backend_answered(backend, Operation::Authenticate, answer);
+        };
+        let d = chain.authenticate_observed(&client, &observe).await;
+        let outcome = match (d.allowed, d.failed) {
+            (true, _) => Outcome::Allow,
+            (false, true) => Outcome::Error,
+            (false, false) => Outcome::Deny,
+        };
+        metrics.authenticated(outcome, started.elapsed());
+        let policy = chain.policy();
         tracing::debug!(client_id = %client.client_id, allowed = d.allowed, decided_by = d.decided_by, "authenticate");
         Ok(Response::new(AuthenticateResponse {
             decision: if d.allowed { Decision::Allow.into() } else { Decision::Deny.into() },
@@ -145,7 +165,7 @@ impl AuthService for AuthGrpc {
             reason: d.reason,
             superuser: d.superuser,
             acl: d.acl.as_ref().map(|acl| acl_to_proto(acl, policy.deny_action)),
-            cache_ttl_ms: millis(self.chain.cache_ttl()),
+            cache_ttl_ms: millis(chain.cache_ttl()),
             expires_at_ms: 0,
             decided_by: d.decided_by.to_owned(),
         }))
@@ -155,26 +175,50 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<AuthorizeRequest>,
     ) -> Result<Response<AuthorizeResponse>, Status> {
+        let started = Instant::now();
+        let metrics = self.metrics();
         let request = request.into_inner();
         let action = match pb::Action::try_from(request.action) {
             Ok(pb::Action::Publish) => Action::Publish,
             Ok(pb::Action::Subscribe) => Action::Subscribe,
-            _ => return Err(Status::invalid_argument("action must be PUBLISH or SUBSCRIBE")),
+            _ => {
+                metrics.authorize_took(started.elapsed());
+                return Err(Status::invalid_argument("action must be PUBLISH or SUBSCRIBE"));
+            }
         };
-        let client = client_from(request.client)?;
+        let topics = request.topics.len();
+        let client = client_from(request.client).inspect_err(|_| {
+            for _ in 0..topics.max(1) {
+                metrics.authorized_topic(action, Outcome::Error);
+            }
+            metrics.authorize_took(started.elapsed());
+        })?;
+        let chain = self.live.current();
+        let observe = |backend, answer: Answer| {
+            metrics.backend_answered(backend, Operation::Authorize, answer);
+        };
         let mut results = Vec::with_capacity(request.topics.len());
         for topic in &request.topics {
-            let d = self.chain.authorize(&client, action, &topic.topic).await;
+            let d = chain.authorize_observed(&client, action, &topic.topic, &observe).await;
+            metrics.authorized_topic(
+                action,
+                match (d.permission, d.failed) {
+                    (_, true) => Outcome::Error,
+                    (Permission::Allow, false) => Outcome::Allow,
+                    (Permission::Deny, false) => Outcome::Deny,
+                },
+            );
             results.push(PbTopicDecision {
                 decision: decision(d.permission),
                 reason_code: if d.permission == Permission::Allow { 0 } else { NOT_AUTHORIZED },
                 decided_by: d.decided_by.to_owned(),
             });
         }
-        let policy = self.chain.policy();
+        metrics.authorize_took(started.elapsed());
+        let policy = chain.policy();
         Ok(Response::new(AuthorizeResponse {
             results,
-            cache_ttl_ms: millis(self.chain.cache_ttl()),
+            cache_ttl_ms: millis(chain.cache_ttl()),
             deny_action: deny_action(policy.deny_action),
         }))
     }
@@ -186,13 +230,16 @@ impl AuthService for AuthGrpc {
         request: Request<WatchRevocationsRequest>,
     ) -> Result<Response<Self::WatchRevocationsStream>, Status> {
         tracing::debug!(node_id = %request.get_ref().node_id, "revocation watcher joined");
-        let revocations = BroadcastStream::new(self.revocations.subscribe()).map(|item| {
-            Some(Ok(item.unwrap_or_else(|_lagged| Revocation {
-                scope: Some(pb::revocation::Scope::All(true)),
-                disconnect: false,
-                reason: "revocations were missed".into(),
-            })))
-        });
+        let watching = self.metrics().watching();
+        let revocations =
+            BroadcastStream::new(self.live.revocations().subscribe()).map(move |item| {
+                let _counted = &watching;
+                Some(Ok(item.unwrap_or_else(|_lagged| Revocation {
+                    scope: Some(pb::revocation::Scope::All(true)),
+                    disconnect: false,
+                    reason: "revocations were missed".into(),
+                })))
+            });
         let mut stopping = self.stopping.clone();
         stopping.mark_unchanged();
         let stop = WatchStream::from_changes(stopping).map(|()| None);

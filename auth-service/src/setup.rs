@@ -1,5 +1,6 @@
 //! Building the service from a loaded configuration: the backends `auth {}` describes, in chain
-//! order, the chain's policy, and the files to watch for hot reload.
+//! order, the chain's policy, and the files to watch for hot reload. The same code builds the
+//! chain at start and again when the config store changes `auth {}` (see [`crate::store`]).
 //!
 //! Chain order: JWT (a token in the password field), the password file, Redis, the ACL file, then
 //! HTTP auth — so local answers come first and HTTP is asked about what nobody else knows
@@ -41,10 +42,6 @@ pub struct Built {
     pub chain: Arc<Chain>,
     /// Files whose changes are applied without a restart.
     pub watched: Vec<Watched>,
-    /// The password backend, to swap its users in when the config store changes them.
-    pub passwords: Option<Arc<PasswordFile>>,
-    /// The ACL backend, to swap its rules in when the config store changes them.
-    pub acl: Option<Arc<AclFile>>,
     /// The Redis backend, whose changes are followed through keyspace notifications.
     pub redis: Option<Arc<RedisBackend>>,
 }
@@ -94,7 +91,7 @@ impl Built {
 }
 
 /// The running watchers of a [`Built`] service; dropping it stops them.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Watchers(Vec<tokio::task::JoinHandle<()>>);
 
 impl Watchers {
@@ -110,11 +107,6 @@ impl Drop for Watchers {
             task.abort();
         }
     }
-}
-
-/// ACL rules of the configuration, ready for [`AclFile::reload`].
-pub fn rules_of(rules: &[tern_config::AclRule]) -> Result<Vec<Rule>, SetupError> {
-    acl_rules(rules)
 }
 
 fn acl_rules(rules: &[tern_config::AclRule]) -> Result<Vec<Rule>, SetupError> {
@@ -151,8 +143,6 @@ pub fn build(config: &tern_config::Config) -> Result<Built, SetupError> {
     let auth = &config.auth;
     let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
     let mut watched = Vec::new();
-    let mut password_backend = None;
-    let mut acl_backend = None;
     if let Some(jwt) = &auth.jwt {
         backends.push(Arc::new(JwtBackend::new(jwt_settings(jwt)?)?));
     }
@@ -171,7 +161,6 @@ pub fn build(config: &tern_config::Config) -> Result<Built, SetupError> {
                 }),
             });
         }
-        password_backend = Some(Arc::clone(&backend));
         backends.push(backend);
     }
     let mut redis_backend = None;
@@ -202,7 +191,6 @@ pub fn build(config: &tern_config::Config) -> Result<Built, SetupError> {
                 }),
             });
         }
-        acl_backend = Some(Arc::clone(&backend));
         backends.push(backend);
     }
     if let Some(http) = &auth.http_auth {
@@ -220,11 +208,5 @@ pub fn build(config: &tern_config::Config) -> Result<Built, SetupError> {
         },
         cache_ttl: auth.cache.ttl,
     };
-    Ok(Built {
-        chain: Arc::new(Chain::new(backends, policy)),
-        watched,
-        passwords: password_backend,
-        acl: acl_backend,
-        redis: redis_backend,
-    })
+    Ok(Built { chain: Arc::new(Chain::new(backends, policy)), watched, redis: redis_backend })
 }

@@ -7,10 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{AuthService, RawClient, TestBroker, connect, grpc_config};
-use mqtt_codec::{ConnectReasonCode, Packet, ProtocolVersion, PubAckReasonCode, QoS};
+use common::{AuthService, RawClient, TestBroker, connect, grpc_config, publish_until};
+use mqtt_codec::{ConnectReasonCode, ProtocolVersion};
 use test_support::RedisServer;
-use test_support::mqtt::packets;
 
 const V5: ProtocolVersion = ProtocolVersion::V5;
 /// Long enough that only a revocation can explain a changed answer within the test.
@@ -78,42 +77,6 @@ fn config(redis_url: &str, dir: &std::path::Path) -> tern_config::Config {
     tern_config::parse_str(&text, "redis-live.conf", dir, &tern_config::Env::new())
         .expect("config loads")
         .config
-}
-
-/// Publishes at QoS 1 and returns the PUBACK's reason code.
-async fn publish(client: &mut RawClient, id: u16, topic: &str) -> PubAckReasonCode {
-    client.send(&Packet::Publish(packets::publish(topic, b"x", QoS::AtLeastOnce, Some(id)))).await;
-    loop {
-        match client.recv().await {
-            Some(Packet::PubAck(ack)) if ack.packet_id.get() == id => return ack.reason_code,
-            Some(_) => continue,
-            None => panic!("connection closed while waiting for PUBACK {id}"),
-        }
-    }
-}
-
-/// Publishes until the publish is allowed (`allowed`) or refused with 0x87 (each try a new packet
-/// id); false after 10 s without that answer. An allowed publish without subscribers is answered
-/// 0x10 (No matching subscribers).
-async fn publish_until(
-    client: &tokio::sync::Mutex<RawClient>,
-    next_id: &std::sync::atomic::AtomicU16,
-    topic: &str,
-    allowed: bool,
-) -> bool {
-    test_support::eventually(Duration::from_secs(10), || async {
-        let id = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut client = client.lock().await;
-        let code = publish(&mut client, id, topic).await;
-        let want = if allowed {
-            matches!(code, PubAckReasonCode::Success | PubAckReasonCode::NoMatchingSubscribers)
-        } else {
-            code == PubAckReasonCode::NotAuthorized
-        };
-        want.then_some(())
-    })
-    .await
-    .is_some()
 }
 
 #[tokio::test]

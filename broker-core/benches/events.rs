@@ -89,6 +89,7 @@ fn publish(c: &mut Criterion) {
         batch_size: 512,
         reconnect_delay: Duration::from_secs(3600),
         always: vec![EventKind::MessagePublish],
+        security: proto::grpc::Security::default(),
     });
     let variants = [
         ("events_off", broker(Arc::new(NoEvents))),

@@ -24,7 +24,7 @@ use proto::{
         self as pb,
         broker_admin_server::{BrokerAdmin, BrokerAdminServer},
     },
-    grpc::{BearerToken, TlsFiles},
+    grpc::BearerToken,
     types::v1 as types,
 };
 use tokio::{net::TcpListener, sync::oneshot};
@@ -44,14 +44,9 @@ use crate::{
 /// How long a call waits for a connection task to run a session operation.
 const SESSION_OP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How the BrokerAdmin server is secured.
-#[derive(Debug, Clone, Default)]
-pub struct AdminSecurity {
-    /// Bearer token required on every BrokerAdmin call (`None`: none).
-    pub token: Option<String>,
-    /// TLS (optionally mutual).
-    pub tls: Option<TlsFiles>,
-}
+/// How the BrokerAdmin server is secured: a bearer token required on every BrokerAdmin call and
+/// TLS (optionally mutual), from `broker_admin {}`.
+pub type AdminSecurity = proto::grpc::Security;
 
 /// Why the server stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -125,10 +120,7 @@ pub fn settings_from(
     port: u16,
     listeners: Vec<String>,
 ) -> (AdminSecurity, Option<Registration>) {
-    let security = AdminSecurity {
-        token: admin.token.as_ref().map(|t| t.expose().to_owned()),
-        tls: admin.tls.as_ref().map(TlsFiles::from),
-    };
+    let security = AdminSecurity::from_config(admin.token.as_ref(), admin.tls.as_ref());
     let registration = config.redis.as_ref().map(|redis| Registration {
         redis_url: redis.url.expose().to_owned(),
         prefix: redis.prefix.clone(),
@@ -157,7 +149,7 @@ pub async fn run(
                 tern_config_store::redis_store::connection_manager(&r.redis_url, r.timeout, None)
                     .map_err(|e| AdminServeError::Registry(e.to_string()))?;
             let record = tern_config_store::nodes::NodeRecord {
-                node_id: broker.config.node_id.to_string(),
+                node_id: broker.config().node_id.to_string(),
                 grpc_address: r.advertise,
                 tls: security.tls.is_some(),
                 version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -198,10 +190,45 @@ impl AdminGrpc {
         Self { broker, cpu: Mutex::new(None) }
     }
 
+    /// The node's statistics now (CPU use since the previous call).
+    pub fn statistics(&self) -> pb::BrokerStats {
+        let b = &self.broker;
+        let s = &b.stats;
+        let mut topics = std::collections::HashSet::new();
+        b.router.for_each(|filter, _, _| {
+            topics.insert(SubscriptionFilter::parse(filter).filter);
+        });
+        pb::BrokerStats {
+            node_id: b.config().node_id.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            uptime_seconds: b.uptime().as_secs(),
+            started_at_ms: b.started_at_ms(),
+            connections: s.connections.get(),
+            sessions: b.sessions.len() as u64,
+            subscriptions: b.router.len() as u64,
+            shared_subscriptions: b.router.shared_len() as u64,
+            topics: topics.len() as u64,
+            retained_messages: b.retained.len() as u64,
+            connections_max: s.connections.max(),
+            messages_received: s.messages_received.get(),
+            messages_sent: s.messages_sent.get(),
+            messages_dropped: s.messages_dropped.get(),
+            bytes_received: s.bytes_received.get(),
+            bytes_sent: s.bytes_sent.get(),
+            packets_received: s.packets_received.get(),
+            packets_sent: s.packets_sent.get(),
+            connects_accepted: s.connects_accepted.get(),
+            connects_refused: s.connects_refused.get(),
+            memory_rss_bytes: process_rss_bytes(),
+            cpu_percent: self.cpu_percent(),
+            ..Default::default()
+        }
+    }
+
     async fn details(&self, client_id: &str) -> Option<pb::ClientDetails> {
         let entry = self.broker.sessions.get(client_id)?;
         let slot = entry.slot.lock().await;
-        details_of(&slot, &self.broker.config.node_id)
+        details_of(&slot, &self.broker.config().node_id)
     }
 
     /// Runs `op` on the client's session, wherever it is (connection task or registry).
@@ -369,7 +396,7 @@ fn subscribe_session(
     state: &mut SessionState,
     requested: &[types::Subscription],
 ) -> Vec<u32> {
-    let max_subs = broker.config.max_subscriptions_per_client;
+    let max_subs = broker.config().max_subscriptions_per_client;
     let mut retained = Vec::new();
     let codes = requested
         .iter()
@@ -399,7 +426,7 @@ fn subscribe_session(
                     .then_some(sub.subscription_identifier),
             };
             let is_new = broker.router.subscribe(&filter, &state.mailbox, options);
-            let send_retained = broker.config.retain_available
+            let send_retained = broker.config().retain_available
                 && !filter.is_shared()
                 && match retain_handling {
                     RetainHandling::SendAtSubscribe => true,
@@ -528,7 +555,7 @@ impl BrokerAdmin for AdminGrpc {
         request: Request<pb::ListClientsRequest>,
     ) -> Result<Response<pb::ListClientsResponse>, Status> {
         let filter = request.into_inner();
-        let node_id = &self.broker.config.node_id;
+        let node_id = &self.broker.config().node_id;
         let entries = match filter.client_id.as_deref() {
             Some(id) => self.broker.sessions.get(id).into_iter().collect(),
             None => self.broker.sessions.all(),
@@ -605,7 +632,7 @@ impl BrokerAdmin for AdminGrpc {
         request: Request<pb::ListSubscriptionsRequest>,
     ) -> Result<Response<pb::ListSubscriptionsResponse>, Status> {
         let f = request.into_inner();
-        let node_id = self.broker.config.node_id.to_string();
+        let node_id = self.broker.config().node_id.to_string();
         let mut subscriptions = Vec::new();
         self.broker.router.for_each(|filter, mailbox, options| {
             let client_id: &str = mailbox.client_id();
@@ -721,37 +748,7 @@ impl BrokerAdmin for AdminGrpc {
         &self,
         _request: Request<pb::StatsRequest>,
     ) -> Result<Response<pb::BrokerStats>, Status> {
-        let b = &self.broker;
-        let s = &b.stats;
-        let mut topics = std::collections::HashSet::new();
-        b.router.for_each(|filter, _, _| {
-            topics.insert(SubscriptionFilter::parse(filter).filter);
-        });
-        Ok(Response::new(pb::BrokerStats {
-            node_id: b.config.node_id.to_string(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            uptime_seconds: b.uptime().as_secs(),
-            started_at_ms: b.started_at_ms(),
-            connections: s.connections.get(),
-            sessions: b.sessions.len() as u64,
-            subscriptions: b.router.len() as u64,
-            shared_subscriptions: b.router.shared_len() as u64,
-            topics: topics.len() as u64,
-            retained_messages: b.retained.len() as u64,
-            connections_max: s.connections.max(),
-            messages_received: s.messages_received.get(),
-            messages_sent: s.messages_sent.get(),
-            messages_dropped: s.messages_dropped.get(),
-            bytes_received: s.bytes_received.get(),
-            bytes_sent: s.bytes_sent.get(),
-            packets_received: s.packets_received.get(),
-            packets_sent: s.packets_sent.get(),
-            connects_accepted: s.connects_accepted.get(),
-            connects_refused: s.connects_refused.get(),
-            memory_rss_bytes: process_rss_bytes(),
-            cpu_percent: self.cpu_percent(),
-            ..Default::default()
-        }))
+        Ok(Response::new(self.statistics()))
     }
 }
 

@@ -19,7 +19,7 @@ use crate::{
     clock,
     config::BrokerConfig,
     events::{BrokerEvent, Event, EventKind, EventSink},
-    mailbox::{Mailbox, QueueLimits},
+    mailbox::{LiveQueueLimits, Mailbox, QueueLimits},
     message::{Message, MessageRef, SessionId},
     registry::{Entry, SessionRegistry, Slot},
     retained::{RetainOutcome, RetainedStore},
@@ -33,8 +33,12 @@ use crate::{
 /// One broker node's shared state.
 #[derive(Debug)]
 pub struct Broker {
-    /// Settings.
-    pub config: BrokerConfig,
+    /// Settings; replaced as a whole when the configuration changes ([`Broker::reconfigure`]).
+    config: arc_swap::ArcSwap<BrokerConfig>,
+    /// The queue limits every mailbox follows.
+    queue_limits: Arc<LiveQueueLimits>,
+    /// Counts configuration changes, for tasks that follow them.
+    changes: tokio::sync::watch::Sender<u64>,
     /// Subscriptions and fan-out.
     pub router: Router,
     /// Retained messages.
@@ -83,7 +87,9 @@ impl Broker {
             next_id: AtomicU64::new(1),
             started: Instant::now(),
             started_at_ms: clock::now_ms(),
-            config,
+            queue_limits: LiveQueueLimits::new(queue_limits(&config)),
+            config: arc_swap::ArcSwap::from_pointee(config),
+            changes: tokio::sync::watch::Sender::new(0),
             this: this.clone(),
         })
     }
@@ -103,17 +109,34 @@ impl Broker {
         self.started_at_ms
     }
 
-    /// A new mailbox with the configured limits.
+    /// The settings in force. A connection keeps the settings of its CONNECT (what it was told in
+    /// CONNACK) for its lifetime.
+    pub fn config(&self) -> Arc<BrokerConfig> {
+        self.config.load_full()
+    }
+
+    /// Applies new settings without a restart: queue limits, the retained-store limit, the
+    /// shared-subscription strategy, the connection limit and the `$SYS` interval apply at once
+    /// to everyone; connections keep the settings of their CONNECT (what CONNACK told them), so
+    /// the rest applies to clients connecting from then on. The node id never changes.
+    pub fn reconfigure(&self, mut config: BrokerConfig) {
+        let old = self.config();
+        config.node_id = Arc::clone(&old.node_id);
+        self.queue_limits.set(queue_limits(&config));
+        self.retained.set_max_messages(config.max_retained_messages);
+        self.router.set_strategy(config.shared_strategy);
+        self.config.store(Arc::new(config));
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// A receiver that sees every [`Broker::reconfigure`].
+    pub fn config_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// A new mailbox following the configured queue limits.
     pub fn new_mailbox(&self, session: SessionId, client_id: ByteString) -> Arc<Mailbox> {
-        Arc::new(Mailbox::new(
-            session,
-            client_id,
-            QueueLimits {
-                max_len: self.config.max_mqueue_len,
-                overflow: self.config.mqueue_overflow,
-                queue_qos0_offline: self.config.queue_qos0_offline,
-            },
-        ))
+        Arc::new(Mailbox::with_limits(session, client_id, Arc::clone(&self.queue_limits)))
     }
 
     /// Emits an event if the sink wants its kind.
@@ -132,7 +155,7 @@ impl Broker {
             self.events.emit_message_publish(&message);
         }
         if message.retain
-            && self.config.retain_available
+            && self.config.load().retain_available
             && self.retained.set(Arc::clone(&message)) == RetainOutcome::Full
         {
             tracing::debug!(topic = %message.topic, "retained store full; message not retained");
@@ -324,7 +347,7 @@ impl Broker {
         let will = &pending.will;
         let allowed = match pending.authorizer.publish(&will.topic, will.qos, will.retain) {
             Check::Ready(p) => p,
-            Check::Pending(fut) => tokio::time::timeout(self.config.auth_timeout, fut)
+            Check::Pending(fut) => tokio::time::timeout(self.config.load().auth_timeout, fut)
                 .await
                 .unwrap_or(Permission::Deny),
         };
@@ -375,5 +398,14 @@ impl Broker {
             QoS::AtMostOnce,
             false,
         );
+    }
+}
+
+/// The queue limits of `config`.
+fn queue_limits(config: &BrokerConfig) -> QueueLimits {
+    QueueLimits {
+        max_len: config.max_mqueue_len,
+        overflow: config.mqueue_overflow,
+        queue_qos0_offline: config.queue_qos0_offline,
     }
 }

@@ -35,6 +35,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{
     Status,
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
+    service::interceptor::InterceptedService,
 };
 
 use crate::{
@@ -63,6 +64,8 @@ pub struct GrpcEventsConfig {
     pub reconnect_delay: Duration,
     /// Kinds produced regardless of what the relay asks for (from the configuration).
     pub always: Vec<EventKind>,
+    /// The relay's token (sent on every call) and TLS settings (`webhook_relay.token`, `tls`).
+    pub security: proto::grpc::Security,
 }
 
 impl GrpcEventsConfig {
@@ -81,6 +84,7 @@ impl GrpcEventsConfig {
             buffer_size: relay.buffer_size as usize,
             batch_size: relay.batch_size as usize,
             reconnect_delay: relay.reconnect_delay,
+            security: proto::grpc::Security::from_config(relay.token.as_ref(), relay.tls.as_ref()),
             always,
         })
     }
@@ -333,15 +337,19 @@ async fn run(weak: std::sync::Weak<Shared>) {
 /// One stream: sends everything unacknowledged, then new events as they come; returns when the
 /// stream breaks (`Err`) or the emitter is gone (`Ok`).
 async fn stream_once(shared: &Arc<Shared>, sender: &mut Sender) -> Result<(), String> {
-    let endpoint =
-        tonic::transport::Endpoint::from_shared(format!("http://{}", shared.config.address))
-            .map_err(|e| e.to_string())?
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_timeout(Duration::from_secs(5));
+    let security = &shared.config.security;
+    let endpoint = security
+        .endpoint(&shared.config.address)
+        .map_err(|e| e.to_string())?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5));
     let channel = endpoint.connect().await.map_err(|e| format!("cannot connect: {e}"))?;
-    let mut grpc = tonic::client::Grpc::new(channel);
+    let mut grpc = tonic::client::Grpc::new(InterceptedService::new(
+        channel,
+        proto::grpc::AttachToken(security.interceptor()),
+    ));
     grpc.ready().await.map_err(|e| format!("cannot connect: {e}"))?;
     let (tx, rx) = mpsc::channel::<Bytes>(MAX_UNACKED_BATCHES);
     let mut acks = grpc
@@ -482,6 +490,7 @@ mod tests {
             batch_size: 16,
             reconnect_delay: Duration::from_secs(60),
             always: vec![EventKind::MessagePublish],
+            security: proto::grpc::Security::default(),
         })
     }
 

@@ -24,6 +24,7 @@ pub mod events_grpc;
 mod events_wire;
 pub mod mailbox;
 pub mod message;
+pub mod metrics;
 pub mod registry;
 pub mod retained;
 pub mod router;

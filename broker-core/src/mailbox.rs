@@ -21,7 +21,10 @@
 
 use std::{
     collections::VecDeque,
-    sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    },
 };
 
 use bytestring::ByteString;
@@ -50,6 +53,53 @@ pub struct QueueLimits {
     pub overflow: OverflowPolicy,
     /// Keep QoS 0 messages for an offline session (MQTT allows either).
     pub queue_qos0_offline: bool,
+}
+
+/// Queue limits shared by every session of a broker and changed in place when the configuration
+/// changes (`mqtt.max_mqueue_len`, `mqueue_overflow`, `queue_qos0` through the config store): a
+/// new limit applies to the next message pushed into every queue; messages already queued stay.
+#[derive(Debug)]
+pub struct LiveQueueLimits {
+    max_len: AtomicUsize,
+    drop_newest: AtomicBool,
+    queue_qos0_offline: AtomicBool,
+}
+
+impl LiveQueueLimits {
+    /// Shared limits starting at `limits`.
+    pub fn new(limits: QueueLimits) -> Arc<Self> {
+        let live = Self {
+            max_len: AtomicUsize::new(0),
+            drop_newest: AtomicBool::new(false),
+            queue_qos0_offline: AtomicBool::new(false),
+        };
+        live.set(limits);
+        Arc::new(live)
+    }
+
+    /// Replaces the limits.
+    pub fn set(&self, limits: QueueLimits) {
+        self.max_len.store(limits.max_len, Ordering::Relaxed);
+        self.drop_newest.store(limits.overflow == OverflowPolicy::DropNewest, Ordering::Relaxed);
+        self.queue_qos0_offline.store(limits.queue_qos0_offline, Ordering::Relaxed);
+    }
+
+    /// The limits in force.
+    pub fn get(&self) -> QueueLimits {
+        QueueLimits {
+            max_len: self.max_len(),
+            overflow: if self.drop_newest.load(Ordering::Relaxed) {
+                OverflowPolicy::DropNewest
+            } else {
+                OverflowPolicy::DropOldest
+            },
+            queue_qos0_offline: self.queue_qos0_offline.load(Ordering::Relaxed),
+        }
+    }
+
+    fn max_len(&self) -> usize {
+        self.max_len.load(Ordering::Relaxed)
+    }
 }
 
 /// Why a message did not make it into a queue.
@@ -99,7 +149,7 @@ struct Queue {
 pub struct Mailbox {
     session: SessionId,
     client_id: ByteString,
-    limits: QueueLimits,
+    limits: Arc<LiveQueueLimits>,
     /// The queue; held only for a push or a pop.
     queue: Mutex<Queue>,
     /// Wakes the connection task when a message arrives.
@@ -119,8 +169,17 @@ pub struct Mailbox {
 }
 
 impl Mailbox {
-    /// A new, online, empty mailbox.
+    /// A new, online, empty mailbox with its own fixed limits.
     pub fn new(session: SessionId, client_id: ByteString, limits: QueueLimits) -> Self {
+        Self::with_limits(session, client_id, LiveQueueLimits::new(limits))
+    }
+
+    /// A new, online, empty mailbox following `limits` (shared, changed in place).
+    pub fn with_limits(
+        session: SessionId,
+        client_id: ByteString,
+        limits: Arc<LiveQueueLimits>,
+    ) -> Self {
         Self {
             session,
             client_id,
@@ -153,10 +212,10 @@ impl Mailbox {
                 Pushed::Dropped(DropReason::Closed, delivery)
             } else if !q.online
                 && delivery.qos == QoS::AtMostOnce
-                && !self.limits.queue_qos0_offline
+                && !self.limits.queue_qos0_offline.load(Ordering::Relaxed)
             {
                 Pushed::Dropped(DropReason::Offline, delivery)
-            } else if q.items.len() >= self.limits.max_len {
+            } else if q.items.len() >= self.limits.max_len() {
                 let len = q.items.len();
                 if q.online && len < self.hard_limit() {
                     q.items.push_back(delivery);
@@ -185,13 +244,14 @@ impl Mailbox {
     /// Most messages queued while publishers are being paused: twice `max_len`, and at least
     /// `max_len` + 1024, since every publisher may add a message before it sees the pause.
     fn hard_limit(&self) -> usize {
-        self.limits.max_len.saturating_mul(2).max(self.limits.max_len.saturating_add(1024))
+        let max_len = self.limits.max_len();
+        max_len.saturating_mul(2).max(max_len.saturating_add(1024))
     }
 
     /// Applies the overflow policy to `delivery` arriving at a full queue. A QoS 0 delivery never
     /// pushes out a QoS 1/2 message of an online session (it is dropped instead).
     fn overflow(&self, q: &mut Queue, delivery: Delivery) -> Pushed {
-        match self.limits.overflow {
+        match self.limits.get().overflow {
             OverflowPolicy::DropNewest => Pushed::Dropped(DropReason::QueueFull, delivery),
             OverflowPolicy::DropOldest => {
                 let protect = q.online
@@ -216,13 +276,13 @@ impl Mailbox {
     /// Whether the queue holds `max_len` messages or more.
     pub fn over_limit(&self) -> bool {
         let q = self.queue.lock();
-        q.online && q.items.len() >= self.limits.max_len
+        q.online && q.items.len() >= self.limits.max_len()
     }
 
     /// The length below which paused publishers go on: half of `max_len`, so that they run in
     /// bursts rather than being woken for every message taken.
     fn low_water(&self) -> usize {
-        self.limits.max_len / 2
+        self.limits.max_len() / 2
     }
 
     /// Whether paused publishers must still wait (online, at or above the low-water mark).

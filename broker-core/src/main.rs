@@ -107,9 +107,8 @@ async fn serve(
         None => Arc::new(AllowAll),
     };
     let settings = BrokerConfig::from_config(&config);
-    let listeners = broker_core::server::bind_listeners(&config, &settings)
-        .await
-        .context("cannot start listeners")?;
+    let listeners =
+        broker_core::server::bind_listeners(&config).await.context("cannot start listeners")?;
     let listener_names: Vec<String> = listeners
         .iter()
         .filter_map(|l| Some(format!("{}@{}", l.info.name, l.socket.local_addr().ok()?)))
@@ -163,13 +162,29 @@ async fn serve(
         let set_level: broker_core::config_follow::SetLevel =
             Box::new(move |level| telemetry.set_level(level).map_err(|e| e.to_string()));
         let follower = broker_core::config_follow::follower(
-            &config.node.id,
+            Arc::clone(&broker),
             config.source.clone(),
             std::env::current_dir().context("cannot read the working directory")?,
             env,
             Some(set_level),
         );
         tokio::spawn(follower.run(Arc::new(store), shutdown.clone()));
+    }
+    if let Some(bind) = config.node.metrics_bind {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("node.metrics_bind: cannot bind {bind}"))?;
+        let addr = listener.local_addr().context("node.metrics_bind")?;
+        tracing::info!(metrics = %addr, "Prometheus metrics served at /metrics");
+        let stop = shutdown.clone();
+        let node = Arc::clone(&broker);
+        tokio::spawn(async move {
+            if let Err(error) =
+                broker_core::metrics::serve(node, listener, stop.cancelled_owned()).await
+            {
+                tracing::error!(%error, "metrics endpoint failed");
+            }
+        });
     }
     let server = tokio::spawn(broker_core::run(broker, listeners, shutdown.clone()));
     wait_for_signal().await?;

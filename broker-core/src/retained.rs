@@ -53,8 +53,8 @@ pub enum RetainOutcome {
 pub struct RetainedStore {
     shards: Box<[RwLock<RetainedNode>]>,
     hasher: foldhash::fast::RandomState,
-    /// Most topics with a retained message; 0 = unlimited.
-    max_messages: usize,
+    /// Most topics with a retained message; 0 = unlimited. Changed live with the configuration.
+    max_messages: AtomicUsize,
     count: AtomicUsize,
     /// Retained messages refused because the store was full.
     refused: AtomicU64,
@@ -66,10 +66,16 @@ impl RetainedStore {
         Self {
             shards: (0..SHARDS).map(|_| RwLock::new(RetainedNode::default())).collect(),
             hasher: foldhash::fast::RandomState::default(),
-            max_messages,
+            max_messages: AtomicUsize::new(max_messages),
             count: AtomicUsize::new(0),
             refused: AtomicU64::new(0),
         }
+    }
+
+    /// Changes the limit: topics already retained stay, new topics are refused while the store
+    /// holds `max_messages` or more (0 = unlimited).
+    pub fn set_max_messages(&self, max_messages: usize) {
+        self.max_messages.store(max_messages, Ordering::Relaxed);
     }
 
     fn shard(&self, first_level: &str) -> &RwLock<RetainedNode> {
@@ -98,7 +104,8 @@ impl RetainedStore {
             node.message = Some(message);
             return RetainOutcome::Replaced;
         }
-        if self.max_messages > 0 && self.count.load(Ordering::Relaxed) >= self.max_messages {
+        let max_messages = self.max_messages.load(Ordering::Relaxed);
+        if max_messages > 0 && self.count.load(Ordering::Relaxed) >= max_messages {
             self.refused.fetch_add(1, Ordering::Relaxed);
             // The path may have been created just now; prune it again.
             let levels: Vec<&str> = topic.split('/').collect();

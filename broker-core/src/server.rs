@@ -43,9 +43,7 @@ pub async fn run(broker: Arc<Broker>, listeners: Vec<BoundListener>, shutdown: C
         tracing::info!(restored, "sessions restored");
     }
     let tracker = TaskTracker::new();
-    if let Some(interval) = broker.config.sys_interval {
-        tracker.spawn(crate::sys::run_stats(Arc::clone(&broker), interval, shutdown.clone()));
-    }
+    tracker.spawn(crate::sys::run_stats(Arc::clone(&broker), shutdown.clone()));
     for listener in listeners {
         tracker.spawn(accept_loop(
             Arc::clone(&broker),
@@ -97,7 +95,7 @@ async fn accept_loop(
                 }
             },
         };
-        let max = broker.config.max_connections;
+        let max = broker.config().max_connections;
         if max > 0 && broker.stats.connections.get() >= max as u64 {
             tracing::warn!(peer = %addr, "node connection limit reached");
             continue;
@@ -120,7 +118,7 @@ async fn accept_loop(
         let proxy_protocol = listener.proxy_protocol;
         tracker.spawn(async move {
             let _permit = permit;
-            let max_frame = info.max_packet_size as usize;
+            let max_frame = info.packet_limit(&broker) as usize;
             let handshake = tokio::time::timeout(
                 info.connect_timeout,
                 transport::establish(stream, addr, &layers, proxy_protocol, max_frame),
@@ -171,7 +169,6 @@ pub enum ListenError {
 /// Binds every enabled listener of `config`.
 pub async fn bind_listeners(
     config: &tern_config::Config,
-    broker: &crate::BrokerConfig,
 ) -> Result<Vec<BoundListener>, ListenError> {
     let mut bound = Vec::new();
     for l in config.listeners.iter().filter(|l| l.enable) {
@@ -209,9 +206,8 @@ pub async fn bind_listeners(
             source,
         })?;
         let port = socket.local_addr().map_or(l.bind.port(), |a| a.port());
-        let max_packet_size = l
-            .max_packet_size
-            .map_or(broker.max_packet_size, |s| u32::try_from(s.as_u64()).unwrap_or(u32::MAX));
+        let max_packet_size =
+            l.max_packet_size.map(|s| u32::try_from(s.as_u64()).unwrap_or(u32::MAX));
         bound.push(BoundListener {
             socket,
             info: ListenerInfo {

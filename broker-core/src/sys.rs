@@ -7,7 +7,7 @@
 //! - Periodic statistics, which NanoMQ's open-source edition lacks, under
 //!   `$SYS/brokers/<node_id>/…` every `sys.interval` (retained, so a new subscriber sees the latest).
 
-use std::{fmt::Write as _, net::IpAddr, sync::Arc, time::Duration};
+use std::{fmt::Write as _, net::IpAddr, sync::Arc};
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -73,20 +73,40 @@ pub fn offline_payload(client: &ClientIdentity, reason_code: u8, ts_ms: u64) -> 
     Bytes::from(s)
 }
 
-/// Publishes statistics every `interval` until `shutdown`.
-pub async fn run_stats(broker: Arc<Broker>, interval: Duration, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// Publishes statistics every `sys.interval` until `shutdown`, following changes of the interval
+/// (none: off until it is set again).
+pub async fn run_stats(broker: Arc<Broker>, shutdown: CancellationToken) {
+    let mut changes = broker.config_changes();
     loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => publish_stats(&broker),
+        changes.borrow_and_update();
+        let Some(interval) = broker.config().sys_interval else {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                changed = changes.changed() => if changed.is_err() { return },
+            }
+            continue;
+        };
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    if broker.config().sys_interval != Some(interval) {
+                        break;
+                    }
+                }
+                _ = tick.tick() => publish_stats(&broker),
+            }
         }
     }
 }
 
 fn publish_stats(broker: &Broker) {
-    let node = &broker.config.node_id;
+    let node = &broker.config().node_id;
     let s = &broker.stats;
     let values: [(&str, String); 12] = [
         ("uptime", broker.uptime().as_secs().to_string()),

@@ -11,20 +11,28 @@ use tokio::{
     process::Command,
 };
 
-#[tokio::test]
-async fn runs_from_a_file_with_only_a_tcp_listener() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let conf = dir.path().join("tern.conf");
-    std::fs::write(&conf, "listeners.tcp { bind = \"127.0.0.1:0\" }\n").expect("write conf");
+/// Starts the binary on `conf`, logging at info; returns it and its stderr lines.
+fn start(
+    conf: &std::path::Path,
+) -> (tokio::process::Child, tokio::io::Lines<BufReader<tokio::process::ChildStderr>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_broker-core"))
         .arg("--conf")
-        .arg(&conf)
+        .arg(conf)
         .env("TERN_LOG", "info")
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("binary starts");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    (child, stderr)
+}
+
+#[tokio::test]
+async fn runs_from_a_file_with_only_a_tcp_listener() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("tern.conf");
+    std::fs::write(&conf, "listeners.tcp { bind = \"127.0.0.1:0\" }\n").expect("write conf");
+    let (mut child, mut stderr) = start(&conf);
     let addr: std::net::SocketAddr = tokio::time::timeout(WAIT, async {
         loop {
             let line =
@@ -167,4 +175,64 @@ async fn logs_to_the_file_that_log_names() {
     assert!(logged.is_some(), "the listener address is logged to {}", file.display());
     child.start_kill().expect("kill");
     let _ = child.wait().await;
+}
+
+#[tokio::test]
+async fn serves_its_own_prometheus_metrics_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("tern.conf");
+    std::fs::write(
+        &conf,
+        "node { id = \"metrics-node\", metrics_bind = \"127.0.0.1:0\" }\n\
+         sys.interval = 0\n\
+         listeners.tcp { bind = \"127.0.0.1:0\" }\n",
+    )
+    .expect("write conf");
+    let (_child, mut stderr) = start(&conf);
+    let field = |line: &str, key: &str| -> Option<std::net::SocketAddr> {
+        line.split(key).nth(1)?.split_whitespace().next()?.parse().ok()
+    };
+    let (mut mqtt, mut metrics) = (None, None);
+    tokio::time::timeout(WAIT, async {
+        while mqtt.is_none() || metrics.is_none() {
+            let line = stderr.next_line().await.expect("read").expect("the broker logs");
+            mqtt = mqtt.or_else(|| field(&line, " addr="));
+            metrics = metrics.or_else(|| field(&line, " metrics="));
+        }
+    })
+    .await
+    .expect("both addresses logged in time");
+    let (mqtt, metrics) = (mqtt.expect("mqtt"), metrics.expect("metrics"));
+
+    let url = format!("http://{metrics}/metrics");
+    let received = |text: &str| -> Option<u64> {
+        let line = text.lines().find(|l| l.starts_with("tern_messages_received_total{"))?;
+        line.rsplit(' ').next()?.parse().ok()
+    };
+    let (publisher, _) = v4::connect(v4::options(mqtt, "counted")).await;
+    // Connecting published the client's `$SYS` status message: count from here.
+    let before = test_support::eventually(WAIT, || async {
+        let text = reqwest::get(&url).await.ok()?.text().await.ok()?;
+        text.contains("\nnanomq_connections_count 1\n").then(|| received(&text)).flatten()
+    })
+    .await
+    .expect("the connected client is counted");
+    for _ in 0..3 {
+        publisher.client.publish("m/1", v4::QoS::AtLeastOnce, false, "x").await.expect("queued");
+    }
+    let last = std::sync::Mutex::new(String::new());
+    let text = test_support::eventually(WAIT, || async {
+        let text = match reqwest::get(&url).await {
+            Ok(response) => response.text().await.unwrap_or_else(|e| e.to_string()),
+            Err(error) => error.to_string(),
+        };
+        let want =
+            format!("tern_messages_received_total{{node=\"metrics-node\"}} {}\n", before + 3);
+        let counted = text.contains(&want);
+        *last.lock().expect("lock") = text.clone();
+        counted.then_some(text)
+    })
+    .await
+    .unwrap_or_else(|| panic!("the three messages are counted: {}", last.lock().expect("lock")));
+    assert!(text.contains("# TYPE tern_events_dropped_total counter\n"), "{text}");
 }

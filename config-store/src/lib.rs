@@ -171,7 +171,7 @@ mod tests {
 }
 
 /// The sections services apply without a restart, in the order they are overlaid.
-pub const HOT_SECTIONS: &[&str] = &["mqtt", "log", "auth", "webhook", "sys"];
+pub const HOT_SECTIONS: &[&str] = &["mqtt", "log", "auth", "webhook", "webhooks", "sys"];
 
 /// `base` (the text of a service's configuration file) followed by every stored section of
 /// `snapshot` among `sections`, as `name = <json>`. HOCON merges a later object into an earlier one

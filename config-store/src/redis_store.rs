@@ -364,11 +364,19 @@ impl ConfigStore for RedisStore {
                     .arg(self.keys.sections())
                     .arg(section)
                     .ignore()
-                    .cmd("PUBLISH")
+                    .query_async::<()>(&mut conn),
+            )
+            .await?;
+            // Not inside the MULTI: this connection is subscribed to the channel, and before
+            // Redis 7.2 a PUBLISH to a channel the publishing connection is subscribed to puts
+            // the push message inside the EXEC reply and the PUBLISH reply after it, which
+            // shifts every later reply on the connection by one (redis/redis#12326). A notice
+            // lost between the two is covered by the periodic re-read.
+            self.timed(
+                redis::cmd("PUBLISH")
                     .arg(self.keys.changed())
                     .arg(format!("{section} {version}"))
-                    .ignore()
-                    .query_async::<()>(&mut conn),
+                    .query_async::<i64>(&mut conn),
             )
             .await?;
             self.publish.send_modify(|current| {

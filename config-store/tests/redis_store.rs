@@ -125,3 +125,42 @@ async fn nodes_register_refresh_and_unregister() {
     task.await.expect("task");
     assert!(nodes::list(&manager, &keys, timeout).await.expect("list").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_with_reads_in_flight_on_one_subscribed_connection_stay_in_step() {
+    let redis = RedisServer::start();
+    let shutdown = CancellationToken::new();
+    let store = Arc::new(RedisStore::start(settings(&redis), shutdown.clone()).expect("store"));
+    // The store listens to its own change channel: its writes come back to it as pushes, and
+    // every write makes it re-read, while another task reads the applied reports.
+    wait_for(&store, |s| s.connected).await.expect("connected");
+    let stop = CancellationToken::new();
+    let reader = {
+        let (store, stop) = (Arc::clone(&store), stop.clone());
+        tokio::spawn(async move {
+            let mut reads = 0u32;
+            while !stop.is_cancelled() {
+                if let Err(e) = store.applied().await {
+                    return Err(format!("read {reads}: {e}"));
+                }
+                reads += 1;
+            }
+            Ok(reads)
+        })
+    };
+    for i in 0..100u64 {
+        let written = match store.put("mqtt", json!({"n": i})).await {
+            Ok(written) => written,
+            Err(e) => panic!("write {i}: {e}"),
+        };
+        assert_eq!(written.version, i + 1, "each write gets the next version");
+    }
+    stop.cancel();
+    let reads = reader.await.expect("reader task");
+    assert!(reads.is_ok(), "{reads:?}");
+    let seen = wait_for(&store, |s| s.sections.get("mqtt").is_some_and(|m| m.version == 100))
+        .await
+        .expect("the last write read back");
+    assert_eq!(seen.sections["mqtt"].data, json!({"n": 99}));
+    shutdown.cancel();
+}

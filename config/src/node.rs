@@ -1,6 +1,6 @@
 //! Tern's own small blocks: `sys {}` ($SYS statistics) and `node {}` (this node's identity).
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use crate::reader::Reader;
 use crate::units::PlainUnit;
@@ -25,11 +25,14 @@ pub struct NodeConfig {
     /// `node.id`: unique per broker node. Default: the host name from `/etc/hostname`, else
     /// `tern-node`. Needs a restart.
     pub id: String,
+    /// `node.metrics_bind`: where broker-core serves its own Prometheus metrics at `/metrics`
+    /// (none: not served; `/api/v4/prometheus` aggregates every node's). Needs a restart.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl Default for NodeConfig {
     fn default() -> Self {
-        Self { id: default_node_id() }
+        Self { id: default_node_id(), metrics_bind: None }
     }
 }
 
@@ -54,15 +57,19 @@ pub(crate) fn read_node(r: &mut Reader<'_>) -> NodeConfig {
     if r.has("node") && r.block("node").is_none() {
         return NodeConfig::default();
     }
-    match r.non_empty("node.id") {
+    let metrics_bind = r.has("node.metrics_bind").then(|| {
+        crate::services::read_bind(r, "node.metrics_bind", SocketAddr::from(([0, 0, 0, 0], 9101)))
+    });
+    let id = match r.non_empty("node.id") {
         Some(id) if id.contains(['/', '+', '#']) => {
             r.error(
                 "node.id",
                 format!("{id:?} must not contain '/', '+' or '#' (it is used in $SYS topics)"),
             );
-            NodeConfig::default()
+            default_node_id()
         }
-        Some(id) => NodeConfig { id },
-        None => NodeConfig::default(),
-    }
+        Some(id) => id,
+        None => default_node_id(),
+    };
+    NodeConfig { id, metrics_bind }
 }

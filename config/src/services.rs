@@ -50,6 +50,9 @@ pub struct AuthServiceConfig {
     /// `auth_service.tls {}`: auth-service serves TLS (optionally mutual) and brokers call it
     /// over TLS. Restart to change.
     pub tls: Option<crate::GrpcTlsConfig>,
+    /// `auth_service.metrics_bind`: where auth-service serves Prometheus text at `/metrics`.
+    /// Unset: no metrics endpoint. Restart to change.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl Default for AuthServiceConfig {
@@ -62,6 +65,7 @@ impl Default for AuthServiceConfig {
             on_unavailable: UnavailablePolicy::default(),
             token: None,
             tls: None,
+            metrics_bind: None,
         }
     }
 }
@@ -78,9 +82,13 @@ pub(crate) fn read_auth_service(r: &mut Reader<'_>) -> AuthServiceConfig {
     let u = &d.on_unavailable;
     let token = crate::cluster::read_token(r, "auth_service.token");
     let tls = crate::cluster::read_grpc_tls(r, "auth_service.tls");
+    let metrics_bind = r
+        .has("auth_service.metrics_bind")
+        .then(|| read_bind(r, "auth_service.metrics_bind", SocketAddr::from(([0, 0, 0, 0], 9101))));
     AuthServiceConfig {
         token,
         tls,
+        metrics_bind,
         bind,
         address,
         timeout: r.duration("auth_service.timeout", d.timeout, PlainUnit::Seconds),
@@ -98,7 +106,7 @@ pub(crate) fn read_auth_service(r: &mut Reader<'_>) -> AuthServiceConfig {
 }
 
 /// A listen address such as `0.0.0.0:50051`.
-fn read_bind(r: &mut Reader<'_>, key: &str, default: SocketAddr) -> SocketAddr {
+pub(crate) fn read_bind(r: &mut Reader<'_>, key: &str, default: SocketAddr) -> SocketAddr {
     match r.non_empty(key) {
         Some(text) => match text.parse::<SocketAddr>() {
             Ok(addr) => addr,
@@ -156,6 +164,12 @@ pub struct WebhookRelayConfig {
     /// `EventStream` subscribers even when no webhook rule and no connected subscriber wants
     /// them — so a subscriber can resume without gaps. Default none.
     pub stream_events: Vec<crate::WebhookEvent>,
+    /// `webhook_relay.token`: bearer token the relay requires on every EventIngest and
+    /// EventStream call, and brokers send. Unset: none. Restart to change.
+    pub token: Option<crate::Secret>,
+    /// `webhook_relay.tls {}`: the relay serves TLS (optionally mutual) and brokers call it over
+    /// TLS. Restart to change.
+    pub tls: Option<crate::GrpcTlsConfig>,
 }
 
 impl Default for WebhookRelayConfig {
@@ -170,6 +184,8 @@ impl Default for WebhookRelayConfig {
             batch_size: 512,
             reconnect_delay: Duration::from_millis(500),
             stream_events: Vec::new(),
+            token: None,
+            tls: None,
         }
     }
 }
@@ -212,5 +228,7 @@ pub(crate) fn read_webhook_relay(r: &mut Reader<'_>) -> WebhookRelayConfig {
             reconnect_delay
         },
         stream_events,
+        token: crate::cluster::read_token(r, "webhook_relay.token"),
+        tls: crate::cluster::read_grpc_tls(r, "webhook_relay.tls"),
     }
 }

@@ -334,11 +334,12 @@ fn two_configs_coexist_in_one_process() {
 #[test]
 fn auth_service_block() {
     let loaded = parse(
-        "auth_service {\n  bind = \"127.0.0.1:6000\"\n  address = \"auth-service:50051\"\n  timeout = 500ms\n  resolve_interval = 1s\n  on_unavailable { connect = allow, publish = deny }\n}\n",
+        "auth_service {\n  bind = \"127.0.0.1:6000\"\n  address = \"auth-service:50051\"\n  timeout = 500ms\n  resolve_interval = 1s\n  on_unavailable { connect = allow, publish = deny }\n  metrics_bind = \"127.0.0.1:9101\"\n}\n",
         Path::new("."),
     );
     let a = &loaded.config.auth_service;
     assert_eq!(a.bind, addr("127.0.0.1:6000"));
+    assert_eq!(a.metrics_bind, Some(addr("127.0.0.1:9101")));
     assert_eq!(a.address.as_deref(), Some("auth-service:50051"));
     assert_eq!(a.timeout, Duration::from_millis(500));
     assert_eq!(a.resolve_interval, Duration::from_secs(1));
@@ -351,6 +352,15 @@ fn auth_service_block() {
         parse_str("auth_service.address = \"no-port\"\n", "t.conf", Path::new("."), &Env::new())
             .expect_err("invalid address");
     assert!(bad.to_string().contains("t.conf:1: auth_service.address"), "{bad}");
+    assert_eq!(parse("", Path::new(".")).config.auth_service.metrics_bind, None, "off by default");
+    let bad = parse_str(
+        "auth_service.metrics_bind = \"localhost\"\n",
+        "t.conf",
+        Path::new("."),
+        &Env::new(),
+    )
+    .expect_err("invalid metrics address");
+    assert!(bad.to_string().contains("t.conf:1: auth_service.metrics_bind"), "{bad}");
 }
 
 #[test]

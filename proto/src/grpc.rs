@@ -91,6 +91,60 @@ impl Interceptor for BearerToken {
     }
 }
 
+/// How a gRPC server is secured: a bearer token every call of its services must carry, and TLS
+/// (optionally mutual). Health and reflection stay open (probes, `grpcurl list`).
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// Bearer token required on every call (`None`: none).
+    pub token: Option<String>,
+    /// TLS, optionally mutual.
+    pub tls: Option<TlsFiles>,
+}
+
+impl Security {
+    /// The security a service's `token` and `tls {}` settings configure.
+    pub fn from_config(
+        token: Option<&tern_config::Secret>,
+        tls: Option<&tern_config::GrpcTlsConfig>,
+    ) -> Self {
+        Self { token: token.map(|t| t.expose().to_owned()), tls: tls.map(TlsFiles::from) }
+    }
+
+    /// The interceptor checking the token.
+    pub fn interceptor(&self) -> BearerToken {
+        BearerToken::new(self.token.as_deref())
+    }
+
+    /// A server builder with TLS when configured (files that do not load are an error).
+    pub fn server(&self) -> io::Result<tonic::transport::Server> {
+        let builder = tonic::transport::Server::builder();
+        match &self.tls {
+            Some(tls) => builder
+                .tls_config(tls.server()?)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string())),
+            None => Ok(builder),
+        }
+    }
+
+    /// A client endpoint for `host:port`: `https` with these TLS settings when configured, else
+    /// `http`.
+    pub fn endpoint(&self, address: &str) -> io::Result<tonic::transport::Endpoint> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let invalid = |e: tonic::transport::Error| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("{address}: {e}"))
+        };
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{address}"))
+            .map_err(invalid)?;
+        match &self.tls {
+            Some(tls) => {
+                let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+                endpoint.tls_config(tls.client(host)?).map_err(invalid)
+            }
+            None => Ok(endpoint),
+        }
+    }
+}
+
 /// TLS files of a gRPC link (see `tern_config::GrpcTlsConfig`).
 #[derive(Debug, Clone)]
 pub struct TlsFiles {

@@ -11,6 +11,7 @@
 //! - [`grpc`]: reflection, the bearer-token interceptor and TLS shared by every server and client.
 
 pub mod grpc;
+pub mod prometheus;
 
 /// Shared types (`tern.types.v1`).
 pub mod types {
@@ -54,5 +55,6 @@ pub const SERVICE_NAMES: &[&str] = &[
     "tern.auth.v1.AuthService",
     "tern.events.v1.EventIngest",
     "tern.events.v1.EventStream",
+    "tern.events.v1.DeadLetters",
     "tern.broker.v1.BrokerAdmin",
 ];

@@ -10,7 +10,10 @@
 //! - the level can be changed at runtime through [`Telemetry::set_level`] (the admin API uses it).
 //!
 //! `syslog` is not supported: a `to` list with only `syslog` falls back to the console, and says so.
+//!
+//! [`prometheus`]: the text format and `GET /metrics` endpoint services serve their counters on.
 
+pub mod prometheus;
 mod rotate;
 
 use tern_config::{LogConfig, LogLevel, LogTarget};

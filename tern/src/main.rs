@@ -161,8 +161,8 @@ fn run_start(args: &StartArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let tern_log = env.get("TERN_LOG").map(str::to_owned);
-    let _telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
-        Ok(telemetry) => telemetry,
+    let telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
+        Ok(telemetry) => std::sync::Arc::new(telemetry),
         Err(error) => {
             eprintln!("tern: {error}");
             return ExitCode::from(2);
@@ -181,7 +181,7 @@ fn run_start(args: &StartArgs) -> ExitCode {
     );
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        let running = match launch::start(loaded.config, shutdown.clone()).await {
+        let running = match launch::start(loaded.config, Some(telemetry), shutdown.clone()).await {
             Ok(running) => running,
             Err(error) => {
                 eprintln!("tern: {error}");

@@ -26,9 +26,8 @@ impl TestBroker {
             .expect("valid configuration");
         let mut settings = BrokerConfig::from_config(&loaded.config);
         settings.sys_interval = None;
-        let listeners = broker_core::server::bind_listeners(&loaded.config, &settings)
-            .await
-            .expect("listeners bind");
+        let listeners =
+            broker_core::server::bind_listeners(&loaded.config).await.expect("listeners bind");
         let ports =
             listeners.iter().map(|l| l.socket.local_addr().expect("bound").port()).collect();
         let broker = Broker::new(settings, Arc::new(AllowAll), Arc::new(NoEvents));

@@ -73,7 +73,8 @@ impl Fixture {
         let loaded = tern_config::parse_str(&conf, "pubsub.conf", dir, &tern_config::Env::new())
             .expect("valid configuration");
         let shutdown = CancellationToken::new();
-        let running = launch::start(loaded.config, shutdown.clone()).await.expect("tern starts");
+        let running =
+            launch::start(loaded.config, None, shutdown.clone()).await.expect("tern starts");
         Self { running: Some(running), shutdown, pki, client }
     }
 

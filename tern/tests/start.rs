@@ -2,7 +2,7 @@
 //! pair exchanges messages through it, a NanoMQ user's own files (the seed's
 //! nanomq-file-auth.conf with its password and ACL files) work unchanged apart from addresses,
 //! SIGINT / SIGTERM stop it cleanly, and a `webhook {}` block is served by the in-process
-//! webhook-relay.
+//! webhook-relay, which also applies targets written through admin-api while it runs.
 
 use std::{path::Path, process::Stdio};
 
@@ -106,11 +106,13 @@ async fn a_file_on_free_ports_serves_pub_and_sub_and_stops_on_sigterm() {
         r#"
         listeners.tcp { bind = "127.0.0.1:0" }
         listeners.ws { bind = "127.0.0.1:0/mqtt" }
+        auth_service.metrics_bind = "127.0.0.1:0"
         "#,
     );
     let tern = Started::spawn(dir.path(), &["--conf", &conf], &[]).await;
     assert!(tern.banner[0].starts_with("Tern "), "{:?}", tern.banner);
     assert!(tern.banner.iter().any(|l| l.contains("auth-service") && l.contains("127.0.0.1")));
+    let auth_metrics = tern.port("Prometheus metrics");
     let tcp = tern.port("MQTT over TCP");
     let ws = tern.port("MQTT over WebSocket");
     let sub = cli().subscriber(&["-p", &tcp, "-t", "greet/#", "-C", "2", "-v"]).await;
@@ -121,6 +123,19 @@ async fn a_file_on_free_ports_serves_pub_and_sub_and_stops_on_sigterm() {
     );
     let out = sub.finish().await;
     assert_eq!(out.stdout, "greet/tcp hi\ngreet/ws hey\n");
+
+    // auth-service's own metrics: the three clients' CONNECTs were allowed.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{auth_metrics}/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("body");
+    let allowed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tern_auth_authenticate_total{result=\"allow\"} "))
+        .unwrap_or_else(|| panic!("authenticate counter in {metrics}"));
+    assert_eq!(allowed, "3", "{metrics}");
 
     // The probes the compose health checks run.
     let auth = format!("127.0.0.1:{}", tern.port("auth-service"));
@@ -205,6 +220,132 @@ async fn a_webhook_block_is_delivered_by_the_in_process_relay() {
     tern.stop(rustix::process::Signal::TERM).await;
 }
 
+/// Calls admin-api at `url` as admin/public; the status and the JSON body (`Null` when not JSON).
+async fn api_call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut request = http.request(method, url).basic_auth("admin", Some("public"));
+    if let Some(body) = body {
+        request = request.body(body.to_owned());
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.expect("body");
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_target_written_through_the_api_is_delivered_without_a_restart() {
+    let (url, mut first) = receiver().await;
+    let (added_url, mut added) = receiver().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = write(
+        dir.path(),
+        "tern.conf",
+        &format!(
+            r#"
+            listeners.tcp {{ bind = "127.0.0.1:0" }}
+            http_server {{ ip_addr = "127.0.0.1", port = 0 }}
+            webhook {{
+              url = "{url}"
+              headers.authorization = "Bearer one"
+              events = [ {{ event = "on_message_publish", topic = "hooked/#" }} ]
+            }}
+            webhook_relay {{ outbox = "outbox.redb" }}
+            "#
+        ),
+    );
+    let tern = Started::spawn(dir.path(), &["--conf", &conf], &[]).await;
+    let api = format!("http://127.0.0.1:{}/api/v4", tern.port("HTTP API"));
+    let http = reqwest::Client::new();
+    let body = serde_json::json!({"data": {"added": {
+        "url": added_url,
+        "headers": {"authorization": "Bearer two"},
+        "events": [{"event": "on_message_publish", "topic": "hooked/#"}],
+    }}});
+    let body = body.to_string();
+    let url = format!("{api}/configuration/webhooks");
+    let (status, written) = api_call(&http, reqwest::Method::POST, url, Some(&body)).await;
+    assert_eq!(status, 200, "{written}");
+    // GET /configuration shows the relay's applied version.
+    let configuration = test_support::eventually(WAIT, || async {
+        let url = format!("{api}/configuration");
+        let (_, json) = api_call(&http, reqwest::Method::GET, url, None).await;
+        let relay = json["applied"]
+            .as_array()?
+            .iter()
+            .find(|a| a["service"] == "webhook-relay" && a["versions"]["webhooks"].is_u64())?
+            .clone();
+        Some(relay)
+    })
+    .await
+    .expect("the relay reports the version it applied");
+    assert_eq!(configuration["errors"], serde_json::json!({}), "{configuration}");
+
+    let tcp = tern.port("MQTT over TCP");
+    assert_eq!(run(&["pub", "-p", &tcp, "-t", "hooked/2", "-m", "live"]).await.code, Some(0));
+    for (name, requests, token) in
+        [("first", &mut first, "Bearer one"), ("added", &mut added, "Bearer two")]
+    {
+        let (auth, body) = tokio::time::timeout(WAIT, requests.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{name}: a webhook in time"))
+            .expect("receiver running");
+        assert_eq!((auth.as_str(), &body["payload"]), (token, &serde_json::json!("live")));
+    }
+    tern.stop(rustix::process::Signal::TERM).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_targets_already_in_redis_start_the_relay() {
+    use tern_config_store::ConfigStore as _;
+    let (url, mut requests) = receiver().await;
+    let redis = test_support::RedisServer::start();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let settings = tern_config_store::redis_store::RedisSettings {
+        url: redis.url(),
+        prefix: "tern:".into(),
+        timeout: std::time::Duration::from_secs(2),
+        poll_interval: std::time::Duration::from_millis(200),
+    };
+    let store =
+        tern_config_store::RedisStore::start(settings, shutdown.clone()).expect("config store");
+    let stored = serde_json::json!({"audit": {
+        "url": url,
+        "headers": {"authorization": "Bearer stored"},
+        "events": [{"event": "on_message_publish", "topic": "stored/#"}],
+    }});
+    store.put("webhooks", stored).await.expect("written to Redis");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No webhook target in the file.
+    let conf = write(
+        dir.path(),
+        "tern.conf",
+        &format!(
+            "listeners.tcp {{ bind = \"127.0.0.1:0\" }}\nredis {{ url = \"{}\" }}\nwebhook_relay {{ outbox = \"outbox.redb\" }}\n",
+            redis.url()
+        ),
+    );
+    let tern = Started::spawn(dir.path(), &["--conf", &conf], &[]).await;
+    assert!(
+        tern.banner.iter().any(|l| l.contains("webhook-relay")),
+        "the relay runs for the stored targets: {:?}",
+        tern.banner
+    );
+    let tcp = tern.port("MQTT over TCP");
+    assert_eq!(run(&["pub", "-p", &tcp, "-t", "stored/1", "-m", "kept"]).await.code, Some(0));
+    let (auth, body) = tokio::time::timeout(WAIT, requests.recv())
+        .await
+        .expect("a webhook in time")
+        .expect("receiver running");
+    assert_eq!((auth.as_str(), &body["payload"]), ("Bearer stored", &serde_json::json!("kept")));
+    tern.stop(rustix::process::Signal::TERM).await;
+    shutdown.cancel();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_built_in_default_runs_and_stops_on_sigint() {
     // The shipped default binds 1883 and 8083; environment overrides move it to free ports.
@@ -213,6 +354,7 @@ async fn the_built_in_default_runs_and_stops_on_sigint() {
         ("TERN_LISTENERS__TCP__BIND", "127.0.0.1:0"),
         ("TERN_LISTENERS__WS__BIND", "127.0.0.1:0/mqtt"),
         ("TERN_HTTP_SERVER__PORT", "0"),
+        ("TERN_NODE__METRICS_BIND", "127.0.0.1:0"),
     ];
     let tern = Started::spawn(dir.path(), &[], &env).await;
     assert!(tern.banner[0].contains("etc/tern.conf (built in)"), "{:?}", tern.banner);
@@ -247,6 +389,31 @@ async fn the_built_in_default_runs_and_stops_on_sigint() {
         .expect("request");
     assert_eq!(published.status(), 200);
     assert_eq!(sub.finish().await.stdout, "anon\nfrom-api\n");
+
+    // A change through the API reaches the in-process broker (embedded store).
+    let (_, written) = api_call(
+        &http,
+        reqwest::Method::POST,
+        format!("{api}/configuration/mqtt"),
+        Some(r#"{"data": {"max_mqueue_len": 64}}"#),
+    )
+    .await;
+    let version = written["data"]["mqtt"].as_u64().unwrap_or_else(|| panic!("{written}"));
+    let applied = test_support::eventually(WAIT, || async {
+        let url = format!("{api}/configuration");
+        let (_, body) = api_call(&http, reqwest::Method::GET, url, None).await;
+        let applied = body["applied"].as_array()?.iter().any(|a| {
+            a["service"] == "broker-core" && a["versions"]["mqtt"].as_u64() == Some(version)
+        });
+        applied.then_some(())
+    })
+    .await;
+    assert!(applied.is_some(), "the broker reports mqtt version {version} applied");
+
+    // The broker's own metrics, where the banner says.
+    let metrics = format!("http://127.0.0.1:{}/metrics", tern.port("Prometheus metrics"));
+    let text = http.get(metrics).send().await.expect("request").text().await.expect("body");
+    assert!(text.contains("\nnanomq_messages_received "), "{text}");
     tern.stop(rustix::process::Signal::INT).await;
 }
 
@@ -340,4 +507,80 @@ async fn a_bad_file_is_refused_at_start_naming_file_and_key() {
     let out = run(&["start", "--conf", &busy]).await;
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stderr.contains("broker-core"), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_and_redriven_through_the_admin_api() {
+    // A receiver that answers 404 (a dead letter at once) until it is switched on.
+    let accepting = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (tx, mut requests) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let on = std::sync::Arc::clone(&accepting);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let (tx, on) = (tx.clone(), std::sync::Arc::clone(&on));
+            async move {
+                if !on.load(std::sync::atomic::Ordering::SeqCst) {
+                    return axum::http::StatusCode::NOT_FOUND;
+                }
+                let _ = tx.send(serde_json::from_str(&body).expect("a JSON body"));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let (listener, addr) = test_support::bind_tokio().await;
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("receiver serves") });
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = write(
+        dir.path(),
+        "tern.conf",
+        &format!(
+            r#"
+            listeners.tcp {{ bind = "127.0.0.1:0" }}
+            http_server {{ port = 0, username = admin, password = public }}
+            webhooks.strict {{
+              url = "http://{addr}/hook"
+              events = [ {{ event = "on_message_publish", topic = "dl/#" }} ]
+            }}
+            webhook_relay {{ outbox = "outbox.redb" }}
+            "#
+        ),
+    );
+    let tern = Started::spawn(dir.path(), &["--conf", &conf], &[]).await;
+    let tcp = tern.port("MQTT over TCP");
+    let api = format!("http://127.0.0.1:{}/api/v4", tern.port("HTTP API"));
+    let http = reqwest::Client::new();
+    let list =
+        || api_call(&http, reqwest::Method::GET, format!("{api}/webhooks/dead_letters"), None);
+    assert_eq!(run(&["pub", "-p", &tcp, "-t", "dl/1", "-m", "one"]).await.code, Some(0));
+    let listed = test_support::eventually(WAIT, || async {
+        let (_, body) = list().await;
+        (body["data"].as_array()?.len() == 1).then_some(body)
+    })
+    .await
+    .expect("the refused delivery is listed");
+    let letter = &listed["data"][0];
+    assert_eq!(letter["target"], "strict", "{listed}");
+    assert_eq!(letter["event"]["action"], "message_publish", "{listed}");
+    assert_eq!(letter["event"]["topic"], "dl/1", "{listed}");
+    assert!(letter["reason"].as_str().is_some_and(|r| r.contains("404")), "{listed}");
+
+    accepting.store(true, std::sync::atomic::Ordering::SeqCst);
+    let redrive = format!("{api}/webhooks/dead_letters/redrive");
+    let (_, redriven) =
+        api_call(&http, reqwest::Method::POST, redrive.clone(), Some(r#"{"target": "strict"}"#))
+            .await;
+    assert_eq!(redriven["data"]["redriven"], 1, "{redriven}");
+    let body = tokio::time::timeout(WAIT, requests.recv())
+        .await
+        .expect("the redriven webhook in time")
+        .expect("receiver running");
+    assert_eq!((body["topic"].as_str(), body["payload"].as_str()), (Some("dl/1"), Some("one")));
+    let (_, empty) = list().await;
+    assert_eq!(empty["data"], serde_json::json!([]), "nothing left dead");
+    let (status, _) =
+        api_call(&http, reqwest::Method::POST, redrive, Some(r#"{"offsets": [1]}"#)).await;
+    assert_eq!(status, 400, "a body without target");
+    tern.stop(rustix::process::Signal::TERM).await;
 }

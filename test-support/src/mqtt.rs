@@ -129,6 +129,27 @@ pub mod raw {
             }
         }
 
+        /// Publishes `topic` at QoS 1 with `packet_id` and returns the PUBACK's reason code,
+        /// skipping other packets that arrive meanwhile.
+        pub async fn puback(
+            &mut self,
+            packet_id: u16,
+            topic: &str,
+        ) -> mqtt_codec::PubAckReasonCode {
+            let publish =
+                super::packets::publish(topic, b"x", mqtt_codec::QoS::AtLeastOnce, Some(packet_id));
+            self.send(&Packet::Publish(publish)).await;
+            loop {
+                match self.recv().await {
+                    Some(Packet::PubAck(ack)) if ack.packet_id.get() == packet_id => {
+                        return ack.reason_code;
+                    }
+                    Some(_) => {}
+                    None => panic!("closed while waiting for PUBACK {packet_id}"),
+                }
+            }
+        }
+
         /// The next PUBLISH, skipping other packets.
         pub async fn next_publish(&mut self) -> mqtt_codec::Publish {
             loop {

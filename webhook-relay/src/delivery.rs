@@ -11,9 +11,15 @@
 //! in the background up to `cancel_timeout` so an answering receiver keeps its keep-alive
 //! connection; at most `pool_size` such requests linger, the oldest is closed beyond that, so a
 //! receiver that never answers cannot pile up connections.
+//!
+//! The set of targets can change while the relay runs ([`TargetSet::replace`], from the config
+//! store): a supervisor stops the tasks of every target that was removed or changed — what they
+//! held unsent goes back to the outbox's pending set, see [`Claim`] — and starts tasks for every
+//! new or changed target. A changed target keeps its name, so it goes on with the deliveries
+//! already pending for that name, under its new settings.
 
 use std::{
-    collections::{HashSet, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     hash::{Hash as _, Hasher as _},
     pin::Pin,
     sync::{
@@ -25,12 +31,12 @@ use std::{
 };
 
 use bytes::Bytes;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use reqwest::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
 use tern_config::{DeliveryMode, WebhookConfig};
 use tokio::{
     sync::{Notify, mpsc, oneshot},
-    task::AbortHandle,
+    task::{AbortHandle, JoinSet},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -81,8 +87,10 @@ pub struct Target {
     lane_freed: Notify,
     /// Start the next scan from the beginning (dead letters were re-driven).
     pub(crate) rescan: AtomicBool,
-    /// Offsets handed to a lane and not yet recorded as delivered or dead.
-    inflight: Mutex<HashSet<u64>>,
+    /// Offsets read from the outbox and not yet recorded as delivered or dead. Shared with the
+    /// target that replaces this one (same name), so a delivery whose completion is still being
+    /// written is not read and sent again by the new target's dispatcher.
+    inflight: Arc<Mutex<HashSet<u64>>>,
     /// `sent` mode: requests whose answer is still awaited in the background, oldest first.
     lingering: Mutex<VecDeque<AbortHandle>>,
 }
@@ -156,7 +164,7 @@ impl Target {
             wake: Notify::new(),
             lane_freed: Notify::new(),
             rescan: AtomicBool::new(false),
-            inflight: Mutex::new(HashSet::new()),
+            inflight: Arc::default(),
             lingering: Mutex::new(VecDeque::new()),
         })
     }
@@ -166,6 +174,119 @@ impl Target {
     }
 }
 
+/// The configured targets, replaceable while the relay runs.
+#[derive(Debug, Default)]
+pub struct TargetSet {
+    list: RwLock<Arc<Vec<Arc<Target>>>>,
+    /// Serialises [`TargetSet::replace`] calls (each builds on the list it read).
+    replacing: Mutex<()>,
+    /// Wakes the delivery supervisor: the list changed.
+    changed: Notify,
+}
+
+/// What [`TargetSet::replace`] changed, by target name.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TargetChanges {
+    /// Targets that were not configured before.
+    pub added: Vec<String>,
+    /// Targets whose settings changed (their pending deliveries go out under the new settings).
+    pub changed: Vec<String>,
+    /// Targets no longer configured.
+    pub removed: Vec<String>,
+    /// Pending deliveries of the removed targets, dropped from the outbox.
+    pub dropped: u64,
+}
+
+impl TargetChanges {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+impl TargetSet {
+    /// A set holding `targets`.
+    pub fn new(targets: Vec<Arc<Target>>) -> Self {
+        Self {
+            list: RwLock::new(Arc::new(targets)),
+            replacing: Mutex::new(()),
+            changed: Notify::new(),
+        }
+    }
+
+    /// The targets now.
+    pub fn current(&self) -> Arc<Vec<Arc<Target>>> {
+        Arc::clone(&self.list.read())
+    }
+
+    /// The targets, held: [`TargetSet::replace`] waits until the guard is dropped (an append
+    /// routes a batch to one list from start to commit).
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Arc<Vec<Arc<Target>>>> {
+        self.list.read()
+    }
+
+    /// Replaces the targets by `configs`: a target whose settings did not change keeps running
+    /// untouched; a changed one is rebuilt and takes over the deliveries pending under its name;
+    /// the pending deliveries of every name not in `configs` are dropped from `outbox` (the
+    /// caller logs and counts them). Settings that cannot be used (a bad header, an unreadable
+    /// certificate) change nothing. Blocking (an outbox write).
+    pub fn replace(
+        &self,
+        configs: Vec<WebhookConfig>,
+        outbox: &Outbox,
+    ) -> Result<TargetChanges, ReplaceError> {
+        let _replacing = self.replacing.lock();
+        let mut changes = TargetChanges::default();
+        let current = self.current();
+        let mut next = Vec::with_capacity(configs.len());
+        for config in configs {
+            match current.iter().find(|t| *t.name == *config.name) {
+                Some(old) if old.config == config => next.push(Arc::clone(old)),
+                Some(old) => {
+                    let mut target = Target::new(config)?;
+                    target.inflight = Arc::clone(&old.inflight);
+                    changes.changed.push(target.name.to_string());
+                    next.push(Arc::new(target));
+                }
+                None => {
+                    let target = Target::new(config)?;
+                    changes.added.push(target.name.to_string());
+                    next.push(Arc::new(target));
+                }
+            }
+        }
+        changes.removed = current
+            .iter()
+            .filter(|t| !next.iter().any(|n| n.name == t.name))
+            .map(|t| t.name.to_string())
+            .collect();
+        let mut list = self.list.write();
+        // No append is routing with the old list now, so none can queue for a removed target
+        // after this. Also drops what is queued for targets removed while the relay was down
+        // (a relay following a store keeps those until it has read it).
+        let keep: Vec<&str> = next.iter().map(|t| &*t.name).collect();
+        changes.dropped = outbox.forget_targets(&keep)?;
+        if changes.is_empty() {
+            return Ok(changes);
+        }
+        *list = Arc::new(next);
+        drop(list);
+        self.changed.notify_one();
+        Ok(changes)
+    }
+}
+
+/// Why [`TargetSet::replace`] changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplaceError {
+    /// A target's settings are unusable.
+    #[error("webhook target {0}")]
+    Target(#[from] TargetError),
+    /// The outbox could not drop a removed target's deliveries.
+    #[error("{0}")]
+    Outbox(#[from] crate::OutboxError),
+}
+
 /// What the delivery tasks share.
 #[derive(Debug, Clone)]
 pub struct Shared {
@@ -173,8 +294,8 @@ pub struct Shared {
     pub outbox: Outbox,
     /// Counters.
     pub metrics: Arc<Metrics>,
-    /// The targets, by index.
-    pub targets: Arc<Vec<Arc<Target>>>,
+    /// The targets.
+    pub targets: Arc<TargetSet>,
     /// Orders a dispatcher's "read pending, leave out what is in flight" against "record an
     /// outcome, forget it as in flight", so a snapshot taken before an outcome was recorded is
     /// never filtered after it was forgotten (which would send it twice). Held only in blocking
@@ -182,37 +303,116 @@ pub struct Shared {
     pub scan: Arc<Mutex<()>>,
 }
 
-/// Runs every target's dispatcher and lanes, and the completion writer, until `shutdown`.
+/// A completed delivery: its target and offset.
+type Done = (Arc<Target>, u64);
+
+/// The running tasks of one target.
+struct Running {
+    target: Arc<Target>,
+    stop: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+/// Runs the completion writer and, for every target of the set, its dispatcher and lanes —
+/// stopping and starting them as the set changes — until `shutdown`.
 pub async fn run(shared: Shared, shutdown: CancellationToken) {
-    let (done_tx, done_rx) = mpsc::channel::<(usize, u64)>(COMPLETION_BATCH * 4);
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(completions(shared.clone(), done_rx));
-    for index in 0..shared.targets.len() {
-        tasks.spawn(dispatch(shared.clone(), index, done_tx.clone(), shutdown.clone()));
+    let (done_tx, done_rx) = mpsc::channel::<Done>(COMPLETION_BATCH * 4);
+    let writer = tokio::spawn(completions(shared.clone(), done_rx));
+    let mut running: HashMap<Arc<str>, Running> = HashMap::new();
+    loop {
+        let current = shared.targets.current();
+        let stale: Vec<Arc<str>> = running
+            .values()
+            .filter(|r| !current.iter().any(|t| Arc::ptr_eq(t, &r.target)))
+            .map(|r| Arc::clone(&r.target.name))
+            .collect();
+        for name in stale {
+            if let Some(r) = running.remove(&name) {
+                stop(r).await;
+            }
+        }
+        for target in current.iter() {
+            if !running.contains_key(&target.name) {
+                let r = start(&shared, target, &done_tx, &shutdown);
+                running.insert(Arc::clone(&target.name), r);
+            }
+        }
+        tokio::select! {
+            () = shared.targets.changed.notified() => {}
+            () = shutdown.cancelled() => break,
+        }
+    }
+    for (_, r) in running.drain() {
+        stop(r).await;
     }
     drop(done_tx);
-    while tasks.join_next().await.is_some() {}
+    let _ = writer.await;
+}
+
+/// Starts a target's lanes and dispatcher.
+fn start(
+    shared: &Shared,
+    target: &Arc<Target>,
+    done: &mpsc::Sender<Done>,
+    shutdown: &CancellationToken,
+) -> Running {
+    let stop = shutdown.child_token();
+    let mut tasks = JoinSet::new();
+    let mut lanes = Vec::new();
+    for _ in 0..target.lanes() {
+        let (tx, rx) = mpsc::channel::<Claim>(LANE_DEPTH);
+        tasks.spawn(lane(shared.clone(), Arc::clone(target), rx, done.clone(), stop.clone()));
+        lanes.push(tx);
+    }
+    tasks.spawn(dispatch(shared.clone(), Arc::clone(target), lanes, stop.clone()));
+    Running { target: Arc::clone(target), stop, tasks }
+}
+
+/// Stops a target's tasks and waits for them: what they held unsent is released (see [`Claim`]).
+async fn stop(mut running: Running) {
+    running.stop.cancel();
+    while running.tasks.join_next().await.is_some() {}
+}
+
+/// A pending delivery a dispatcher read: its offset is in the target's in-flight set (so it is
+/// not read again) until its outcome is recorded ([`Claim::settle`]), or until the claim is
+/// dropped unsettled — the target was stopped before sending it — which puts it back for the
+/// next dispatcher of that name.
+struct Claim {
+    item: Pending,
+    inflight: Arc<Mutex<HashSet<u64>>>,
+    settled: bool,
+}
+
+impl Claim {
+    /// The outcome is being recorded; whoever records it forgets the offset as in flight.
+    fn settle(&mut self) {
+        self.settled = true;
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.inflight.lock().remove(&self.item.offset);
+        }
+    }
 }
 
 /// Removes delivered entries from the outbox in batches, then forgets them as in flight.
-async fn completions(shared: Shared, mut rx: mpsc::Receiver<(usize, u64)>) {
+async fn completions(shared: Shared, mut rx: mpsc::Receiver<Done>) {
     let mut batch = Vec::with_capacity(COMPLETION_BATCH);
     while rx.recv_many(&mut batch, COMPLETION_BATCH).await > 0 {
         let outbox = shared.outbox.clone();
-        let targets = Arc::clone(&shared.targets);
         let scan = Arc::clone(&shared.scan);
         let done = std::mem::take(&mut batch);
         let result = tokio::task::spawn_blocking(move || {
-            let keys: Vec<(&str, u64)> = done
-                .iter()
-                .filter_map(|(i, offset)| targets.get(*i).map(|t| (&*t.name, *offset)))
-                .collect();
+            let keys: Vec<(&str, u64)> =
+                done.iter().map(|(t, offset)| (&*t.name, *offset)).collect();
             let _scan = scan.lock();
             let r = outbox.complete(&keys);
-            for (i, offset) in &done {
-                if let Some(t) = targets.get(*i) {
-                    t.inflight.lock().remove(offset);
-                }
+            for (t, offset) in &done {
+                t.inflight.lock().remove(offset);
             }
             r
         })
@@ -235,21 +435,14 @@ fn lane_of(client_id: &str, lanes: usize) -> usize {
 
 async fn dispatch(
     shared: Shared,
-    index: usize,
-    done: mpsc::Sender<(usize, u64)>,
+    target: Arc<Target>,
+    lanes: Vec<mpsc::Sender<Claim>>,
     shutdown: CancellationToken,
 ) {
-    let Some(target) = shared.targets.get(index).cloned() else { return };
-    let mut lanes = Vec::new();
-    for _ in 0..target.lanes() {
-        let (tx, rx) = mpsc::channel::<Pending>(LANE_DEPTH);
-        tokio::spawn(lane(shared.clone(), index, rx, done.clone(), shutdown.clone()));
-        lanes.push(tx);
-    }
     // Deliveries read from the outbox, per lane, waiting for room in the lane. The outbox is read
     // once, in order (`cursor`), and at most `HELD` deliveries wait here, so a lane that is stuck
     // retrying holds up the others only once it has `HELD` deliveries waiting.
-    let mut waiting: Vec<VecDeque<Pending>> = lanes.iter().map(|_| VecDeque::new()).collect();
+    let mut waiting: Vec<VecDeque<Claim>> = lanes.iter().map(|_| VecDeque::new()).collect();
     let mut held = 0usize;
     let mut cursor = 0u64;
     let mut exhausted = false;
@@ -287,7 +480,8 @@ async fn dispatch(
             cursor = last;
             for item in items {
                 let lane = lane_of(route::client_id(&item.event), lanes.len());
-                waiting[lane].push_back(item);
+                let inflight = Arc::clone(&target.inflight);
+                waiting[lane].push_back(Claim { item, inflight, settled: false });
                 held += 1;
             }
         }
@@ -321,22 +515,23 @@ enum Outcome {
 
 async fn lane(
     shared: Shared,
-    index: usize,
-    mut rx: mpsc::Receiver<Pending>,
-    done: mpsc::Sender<(usize, u64)>,
+    target: Arc<Target>,
+    mut rx: mpsc::Receiver<Claim>,
+    done: mpsc::Sender<Done>,
     shutdown: CancellationToken,
 ) {
-    let Some(target) = shared.targets.get(index).cloned() else { return };
     let config = &target.config;
     loop {
-        let item = tokio::select! {
-            item = rx.recv() => match item { Some(item) => item, None => return },
+        let mut claim = tokio::select! {
+            claim = rx.recv() => match claim { Some(claim) => claim, None => return },
             _ = shutdown.cancelled() => return,
         };
         target.lane_freed.notify_one();
+        let item = claim.item.clone();
         let Some(body) = crate::body::render(&item.event, config.body_encoding) else {
             // Nothing to send (an event without payload): count it as done.
-            let _ = done.send((index, item.offset)).await;
+            claim.settle();
+            let _ = done.send((Arc::clone(&target), item.offset)).await;
             continue;
         };
         let body = Bytes::from(body);
@@ -353,7 +548,8 @@ async fn lane(
                     shared.metrics.observe_latency(Duration::from_millis(
                         now_ms().saturating_sub(item.enqueued_ms),
                     ));
-                    let _ = done.send((index, item.offset)).await;
+                    claim.settle();
+                    let _ = done.send((Arc::clone(&target), item.offset)).await;
                     break;
                 }
                 Outcome::Retry(reason) => {
@@ -364,6 +560,7 @@ async fn lane(
                             "gave up after {} (max_age); last attempt: {reason}",
                             tern_config::format_duration(age)
                         );
+                        claim.settle();
                         kill(&shared, &target, item.offset, reason).await;
                         break;
                     }
@@ -376,6 +573,7 @@ async fn lane(
                     }
                 }
                 Outcome::Dead(reason) => {
+                    claim.settle();
                     kill(&shared, &target, item.offset, reason).await;
                     break;
                 }
@@ -536,5 +734,74 @@ impl Drop for SentBody {
     fn drop(&mut self) {
         // The HTTP stack drops the body once it has written the announced length.
         self.signal();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::events::v1::{Event, EventBatch};
+
+    fn targets(text: &str) -> Vec<WebhookConfig> {
+        let env = tern_config::Env::new();
+        match tern_config::parse_str(text, "test.conf", std::path::Path::new("."), &env) {
+            Ok(loaded) => loaded.config.webhook_targets().cloned().collect(),
+            Err(e) => panic!("test config: {e}"),
+        }
+    }
+
+    const A: &str =
+        "webhooks.a { url = \"http://127.0.0.1:1/a\", events = [{event = on_message_publish}] }\n";
+    const B: &str =
+        "webhooks.b { url = \"http://127.0.0.1:1/b\", events = [{event = on_message_publish}] }\n";
+
+    #[test]
+    fn replace_keeps_unchanged_targets_hands_over_changed_ones_and_drops_removed_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outbox = Outbox::open(&dir.path().join("outbox.redb")).expect("outbox");
+        let set = TargetSet::new(
+            targets(&format!("{A}{B}"))
+                .into_iter()
+                .map(|c| Target::new(c).map(Arc::new).expect("target"))
+                .collect(),
+        );
+        let before = set.current();
+        // One event queued for each target.
+        let batch = EventBatch {
+            node_id: "n1".into(),
+            incarnation: 1,
+            events: vec![Event { sequence: 1, ..Default::default() }],
+        };
+        let names: Vec<Arc<str>> = before.iter().map(|t| Arc::clone(&t.name)).collect();
+        outbox.append(&batch, 0, &names, |_| vec![0, 1]).expect("append");
+
+        // Same settings: nothing changes, the running target stays.
+        let same = set.replace(targets(&format!("{A}{B}")), &outbox).expect("replace");
+        assert!(same.is_empty() && same.dropped == 0, "{same:?}");
+        assert!(Arc::ptr_eq(&set.current()[0], &before[0]));
+
+        // `a` changes its url, `b` goes, `c` comes.
+        let next = "webhooks.a { url = \"http://127.0.0.1:2/a\", events = [{event = on_message_publish}] }\n\
+                    webhooks.c { url = \"http://127.0.0.1:1/c\", events = [{event = on_client_connected}] }\n";
+        let changes = set.replace(targets(next), &outbox).expect("replace");
+        assert_eq!(changes.changed, ["a"]);
+        assert_eq!(changes.added, ["c"]);
+        assert_eq!(changes.removed, ["b"]);
+        assert_eq!(changes.dropped, 1, "b's queued delivery");
+        let now = set.current();
+        assert_eq!(now[0].config.url, "http://127.0.0.1:2/a");
+        assert!(Arc::ptr_eq(&now[0].inflight, &before[0].inflight), "a's claims carry over");
+        assert_eq!(outbox.pending("a", 0, 10).expect("pending").len(), 1, "a keeps its delivery");
+        assert!(outbox.pending("b", 0, 10).expect("pending").is_empty());
+
+        // A target that cannot be built changes nothing.
+        let bad = "webhooks.a { url = \"http://127.0.0.1:1/a\", headers.x = \"bad\\nvalue\", events = [{event = on_message_publish}] }\n";
+        let error = set.replace(targets(bad), &outbox).err().map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some("webhook target webhooks.a: headers.x: not a valid header value")
+        );
+        assert!(Arc::ptr_eq(&set.current()[0], &now[0]));
+        assert_eq!(set.current().len(), 2);
     }
 }

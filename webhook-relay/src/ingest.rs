@@ -115,16 +115,19 @@ async fn append(inner: &Arc<Inner>, batch: EventBatch) -> Result<(u64, u64), Sta
     let incarnation = batch.incarnation;
     let received = batch.events.len() as u64;
     let appended = tokio::task::spawn_blocking(move || {
-        let targets = &node.targets;
+        // Held until the commit: a target removed meanwhile gets nothing queued after its
+        // pending deliveries were dropped.
+        let targets = node.targets.read();
         let names: Vec<Arc<str>> = targets.iter().map(|t| Arc::clone(&t.name)).collect();
-        node.outbox.append(&batch, now_ms(), &names, |event| {
+        let appended = node.outbox.append(&batch, now_ms(), &names, |event| {
             targets
                 .iter()
                 .enumerate()
                 .filter(|(_, t)| route::rules_match(&t.config.events, event))
                 .map(|(i, _)| i)
                 .collect()
-        })
+        });
+        appended.map(|a| (a, Arc::clone(&targets)))
     })
     .await
     .map_err(|e| Status::internal(format!("outbox writer failed: {e}")))?
@@ -132,6 +135,7 @@ async fn append(inner: &Arc<Inner>, batch: EventBatch) -> Result<(u64, u64), Sta
         tracing::error!(error = %e, "cannot make events durable");
         Status::unavailable("the relay cannot write its outbox")
     })?;
+    let (appended, targets) = appended;
     let m = &inner.metrics;
     let accepted = appended.accepted.len() as u64;
     m.ingested.fetch_add(accepted, Relaxed);
@@ -139,7 +143,7 @@ async fn append(inner: &Arc<Inner>, batch: EventBatch) -> Result<(u64, u64), Sta
     m.queued.fetch_add(appended.queued, Relaxed);
     m.pending.fetch_add(appended.queued, Relaxed);
     if appended.queued > 0 {
-        for target in inner.targets.iter() {
+        for target in targets.iter() {
             target.wake.notify_one();
         }
     }

@@ -9,11 +9,15 @@
 //!   the same lane, so in order — with retries, backoff and dead letters;
 //! - [`body`]: the JSON bodies, byte-compatible with NanoMQ's for the events it sends;
 //! - [`stream`]: `EventStream.Subscribe` from the outbox's log and live;
+//! - [`dead_letters`]: `DeadLetters.List` / `Redrive` over what delivery gave up;
 //! - [`metrics`]: counters and the Prometheus text;
-//! - [`server`]: [`Relay`] ties it together and serves gRPC with health and reflection.
+//! - [`server`]: [`Relay`] ties it together and serves gRPC with health and reflection;
+//! - [`follow`]: targets (and the log level) applied live from the config store.
 
 pub mod body;
+pub mod dead_letters;
 pub mod delivery;
+pub mod follow;
 pub mod ingest;
 pub mod metrics;
 pub mod outbox;

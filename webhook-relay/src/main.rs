@@ -1,8 +1,9 @@
 //! `webhook-relay --conf <file>`: serves `tern.events.v1.EventIngest` and `EventStream` (with
 //! health and reflection) on `webhook_relay.bind`, and delivers the `webhook {}` and
-//! `webhooks.<name> {}` targets of a NanoMQ-format file from its durable outbox.
+//! `webhooks.<name> {}` targets of a NanoMQ-format file from its durable outbox. With `redis {}`
+//! it follows the config store: targets and the log level changed through admin-api apply live.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -52,8 +53,8 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let tern_log = env.get("TERN_LOG").map(str::to_owned);
-    let _telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
-        Ok(telemetry) => telemetry,
+    let telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
+        Ok(telemetry) => Arc::new(telemetry),
         Err(error) => {
             eprintln!("webhook-relay: {error}");
             return ExitCode::from(2);
@@ -69,7 +70,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(loaded.config)) {
+    match runtime.block_on(serve(loaded.config, env, Arc::clone(&telemetry))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("webhook-relay: {error:#}");
@@ -78,8 +79,16 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: tern_config::Config) -> anyhow::Result<()> {
-    let relay = Relay::open(RelayConfig::from_config(&config)).with_context(|| {
+async fn serve(
+    config: tern_config::Config,
+    env: tern_config::Env,
+    telemetry: Arc<tern_telemetry::Telemetry>,
+) -> anyhow::Result<()> {
+    let relay_config = RelayConfig {
+        forget_unconfigured: config.redis.is_none(),
+        ..RelayConfig::from_config(&config)
+    };
+    let relay = Relay::open(relay_config).with_context(|| {
         format!("webhook_relay.outbox {}", config.webhook_relay.outbox.display())
     })?;
     let bind = config.webhook_relay.bind;
@@ -88,6 +97,23 @@ async fn serve(config: tern_config::Config) -> anyhow::Result<()> {
         .with_context(|| format!("webhook_relay.bind: cannot bind {bind}"))?;
     tracing::info!(addr = %listener.local_addr()?, "webhook-relay listening");
     let shutdown = tokio_util::sync::CancellationToken::new();
+    if let Some(redis) = &config.redis {
+        let store = tern_config_store::RedisStore::start(
+            tern_config_store::redis_store::RedisSettings::from_config(redis),
+            shutdown.clone(),
+        )?;
+        let follower = webhook_relay::follow::Follower {
+            relay: relay.clone(),
+            file: config.source.clone(),
+            base_dir: std::env::current_dir().context("cannot read the working directory")?,
+            env,
+            instance: config.node.id.clone(),
+            set_level: Some(Box::new(move |level| {
+                telemetry.set_level(level).map_err(|e| e.to_string())
+            })),
+        };
+        tokio::spawn(follower.run(Arc::new(store), shutdown.clone()));
+    }
     if let Some(metrics_bind) = config.webhook_relay.metrics_bind {
         let listener = tokio::net::TcpListener::bind(metrics_bind)
             .await
@@ -97,8 +123,20 @@ async fn serve(config: tern_config::Config) -> anyhow::Result<()> {
             stop.cancelled().await;
         }));
     }
+    let relay_conf = &config.webhook_relay;
+    let security =
+        proto::grpc::Security::from_config(relay_conf.token.as_ref(), relay_conf.tls.as_ref());
+    // Refuse to start on TLS files that do not load.
+    if let Some(tls) = &security.tls {
+        tls.server().context("webhook_relay.tls")?;
+    }
+    if security.token.is_none() {
+        tracing::warn!(
+            "webhook_relay.token is not set: EventIngest and EventStream accept unauthenticated calls"
+        );
+    }
     let stop = shutdown.clone();
-    let server = relay.serve(listener, async move { stop.cancelled().await });
+    let server = relay.serve_secured(listener, security, async move { stop.cancelled().await });
     tokio::pin!(server);
     tokio::select! {
         result = &mut server => return result.map_err(Into::into),

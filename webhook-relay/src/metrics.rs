@@ -21,6 +21,8 @@ pub struct Metrics {
     pub retried: AtomicU64,
     /// Deliveries given up (dead letters).
     pub dead_lettered: AtomicU64,
+    /// Pending deliveries dropped because their target was removed from the configuration.
+    pub dropped: AtomicU64,
     /// Deliveries still owed (gauge).
     pub pending: AtomicU64,
     /// Events in the outbox's log (gauge, refreshed periodically).
@@ -87,6 +89,12 @@ impl Metrics {
             "Webhook deliveries given up.",
             "counter",
             &self.dead_lettered,
+        );
+        counter(
+            "tern_relay_webhooks_dropped_total",
+            "Pending webhook deliveries dropped because their target was removed.",
+            "counter",
+            &self.dropped,
         );
         counter(
             "tern_relay_webhooks_pending",

@@ -7,14 +7,15 @@ use std::{
     path::PathBuf,
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering::Relaxed},
+        atomic::{AtomicU32, AtomicU64, Ordering::Relaxed},
     },
     time::Duration,
 };
 
 use parking_lot::Mutex;
 use proto::events::v1::{
-    Event, event_ingest_server::EventIngestServer, event_stream_server::EventStreamServer,
+    Event, dead_letters_server::DeadLettersServer, event_ingest_server::EventIngestServer,
+    event_stream_server::EventStreamServer,
 };
 use tern_config::WebhookConfig;
 use tokio::{
@@ -23,10 +24,11 @@ use tokio::{
 };
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 
 use crate::{
     Metrics,
-    delivery::{self, Target, TargetError, now_ms},
+    delivery::{self, ReplaceError, Target, TargetChanges, TargetError, TargetSet, now_ms},
     ingest::IngestService,
     outbox::{DeadLetter, Outbox, OutboxError},
     route,
@@ -51,6 +53,10 @@ pub struct RelayConfig {
     pub outbox: PathBuf,
     /// How long delivered events stay in the log for `Subscribe` resumes.
     pub retention: Duration,
+    /// Drop, at open, the pending deliveries of targets not among `targets` (true). A relay
+    /// following a config store passes false: the store may hold more targets, and the first
+    /// [`Relay::set_targets`] after the store was read drops what is really gone.
+    pub forget_unconfigured: bool,
 }
 
 impl RelayConfig {
@@ -60,6 +66,7 @@ impl RelayConfig {
             targets: config.webhook_targets().cloned().collect(),
             outbox: config.webhook_relay.outbox.clone(),
             retention: config.webhook_relay.retention,
+            forget_unconfigured: true,
         }
     }
 }
@@ -82,9 +89,21 @@ pub enum RelayError {
     /// The metrics listener failed.
     #[error("metrics endpoint: {0}")]
     Metrics(std::io::Error),
+    /// The TLS settings do not load.
+    #[error("webhook_relay.tls: {0}")]
+    Tls(std::io::Error),
     /// A blocking outbox task failed (panicked or was cancelled).
     #[error("outbox task: {0}")]
     Task(String),
+}
+
+impl From<ReplaceError> for RelayError {
+    fn from(e: ReplaceError) -> Self {
+        match e {
+            ReplaceError::Target(e) => Self::Target(e),
+            ReplaceError::Outbox(e) => Self::Outbox(e),
+        }
+    }
 }
 
 /// What the services and tasks share.
@@ -92,12 +111,13 @@ pub enum RelayError {
 pub(crate) struct Inner {
     pub(crate) outbox: Outbox,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) targets: Arc<Vec<Arc<Target>>>,
+    pub(crate) targets: Arc<TargetSet>,
     /// Accepted events, after they are durable, for live subscribers.
     pub(crate) live: broadcast::Sender<(u64, Arc<Event>)>,
     /// The event types wanted from brokers (rules plus subscribers).
     pub(crate) wanted: watch::Sender<u32>,
-    rules_mask: u32,
+    /// The event types the targets' rules name.
+    rules_mask: AtomicU32,
     /// Connected subscribers' type masks.
     pub(crate) subscribers: Mutex<HashMap<u64, u32>>,
     pub(crate) next_subscriber: AtomicU64,
@@ -109,7 +129,8 @@ pub(crate) struct Inner {
 
 impl Inner {
     pub(crate) fn update_wanted(&self) {
-        let mask = self.subscribers.lock().values().fold(self.rules_mask, |m, s| m | s);
+        let rules = self.rules_mask.load(Relaxed);
+        let mask = self.subscribers.lock().values().fold(rules, |m, s| m | s);
         self.wanted.send_if_modified(|current| {
             let changed = *current != mask;
             *current = mask;
@@ -126,7 +147,7 @@ pub struct Relay {
 
 impl Relay {
     /// Opens the outbox and prepares the targets. Pending deliveries of targets no longer
-    /// configured are dropped (with a warning).
+    /// configured are dropped (with a warning) unless `forget_unconfigured` is off.
     pub fn open(config: RelayConfig) -> Result<Self, RelayError> {
         let targets = config
             .targets
@@ -134,25 +155,31 @@ impl Relay {
             .map(|t| Target::new(t).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         let outbox = Outbox::open(&config.outbox)?;
-        let names: Vec<&str> = targets.iter().map(|t| &*t.name).collect();
-        let forgotten = outbox.forget_targets(&names)?;
-        if forgotten > 0 {
-            tracing::warn!(forgotten, "dropped pending webhooks of targets no longer configured");
-        }
         let metrics = Arc::new(Metrics::default());
+        if config.forget_unconfigured {
+            let names: Vec<&str> = targets.iter().map(|t| &*t.name).collect();
+            let forgotten = outbox.forget_targets(&names)?;
+            if forgotten > 0 {
+                tracing::warn!(
+                    forgotten,
+                    "dropped pending webhooks of targets no longer configured"
+                );
+                metrics.dropped.fetch_add(forgotten, Relaxed);
+            }
+        }
         let stats = outbox.stats()?;
         metrics.pending.store(stats.pending, Relaxed);
         metrics.outbox_events.store(stats.log_events, Relaxed);
         metrics.outbox_dead.store(stats.dead, Relaxed);
-        let rules_mask = targets.iter().fold(0, |m, t| m | route::rules_mask(&t.config.events));
+        let rules_mask = rules_mask(&targets);
         Ok(Self {
             inner: Arc::new(Inner {
                 outbox,
                 metrics,
-                targets: Arc::new(targets),
+                targets: Arc::new(TargetSet::new(targets)),
                 live: broadcast::channel(LIVE_BUFFER).0,
                 wanted: watch::channel(rules_mask).0,
-                rules_mask,
+                rules_mask: AtomicU32::new(rules_mask),
                 subscribers: Mutex::new(HashMap::new()),
                 next_subscriber: AtomicU64::new(1),
                 retention: config.retention,
@@ -164,6 +191,55 @@ impl Relay {
     /// The relay's counters.
     pub fn metrics(&self) -> Arc<Metrics> {
         Arc::clone(&self.inner.metrics)
+    }
+
+    /// The settings of the targets the relay delivers to now.
+    pub fn targets(&self) -> Vec<WebhookConfig> {
+        self.inner.targets.current().iter().map(|t| t.config.clone()).collect()
+    }
+
+    /// Replaces the targets while the relay runs (the config store changed them):
+    ///
+    /// - a target whose settings are unchanged keeps running untouched;
+    /// - a changed target (same name) stops its requests in flight and goes on with every
+    ///   delivery pending under its name, under the new settings (url, headers, encoding, pool,
+    ///   timeouts, retries, delivery mode) — an interrupted request is sent again, so a receiver
+    ///   may see an event twice (the `x-tern-event-id` header is the same);
+    /// - a removed target's pending deliveries are dropped from the outbox, logged and counted
+    ///   (`tern_relay_webhooks_dropped_total`), as are those of any other name not configured
+    ///   (a target removed while the relay was down, see [`RelayConfig::forget_unconfigured`]);
+    /// - a new target gets the events accepted from now on;
+    /// - the event types brokers are asked for follow the new rules at once (every broker stream
+    ///   gets a fresh ack), so a newly named event is produced without restarting brokers.
+    ///
+    /// Settings that cannot be used change nothing. Blocking: it waits for an append in progress
+    /// and writes the outbox.
+    pub fn set_targets(&self, targets: Vec<WebhookConfig>) -> Result<TargetChanges, RelayError> {
+        let inner = &self.inner;
+        let changes = inner.targets.replace(targets, &inner.outbox)?;
+        if changes.dropped > 0 {
+            tracing::warn!(
+                removed = ?changes.removed,
+                dropped = changes.dropped,
+                "dropped the pending webhooks of targets no longer configured"
+            );
+            inner.metrics.dropped.fetch_add(changes.dropped, Relaxed);
+            let _ = inner
+                .metrics
+                .pending
+                .fetch_update(Relaxed, Relaxed, |p| Some(p.saturating_sub(changes.dropped)));
+        }
+        if !changes.is_empty() {
+            tracing::info!(
+                added = ?changes.added,
+                changed = ?changes.changed,
+                removed = ?changes.removed,
+                "webhook targets replaced"
+            );
+        }
+        inner.rules_mask.store(rules_mask(&inner.targets.current()), Relaxed);
+        inner.update_wanted();
+        Ok(changes)
     }
 
     /// Dead letters, oldest first, of one target or all, at most `limit`.
@@ -190,7 +266,7 @@ impl Relay {
         let m = &self.inner.metrics;
         m.pending.fetch_add(count, Relaxed);
         m.queued.fetch_add(count, Relaxed);
-        if let Some(t) = self.inner.targets.iter().find(|t| &*t.name == target) {
+        if let Some(t) = self.inner.targets.current().iter().find(|t| &*t.name == target) {
             t.rescan.store(true, Relaxed);
             t.wake.notify_one();
         }
@@ -204,9 +280,22 @@ impl Relay {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), RelayError> {
+        self.serve_secured(listener, proto::grpc::Security::default(), shutdown).await
+    }
+
+    /// [`Relay::serve`] requiring `security`'s token on every EventIngest and EventStream call,
+    /// over TLS when it has TLS settings (health and reflection stay open).
+    pub async fn serve_secured(
+        self,
+        listener: TcpListener,
+        security: proto::grpc::Security,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), RelayError> {
+        let builder = security.server().map_err(RelayError::Tls)?;
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter.set_serving::<EventIngestServer<IngestService>>().await;
         reporter.set_serving::<EventStreamServer<StreamService>>().await;
+        reporter.set_serving::<DeadLettersServer<crate::dead_letters::DeadLetterService>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -221,14 +310,23 @@ impl Relay {
         };
         let deliveries = tokio::spawn(delivery::run(shared, stop.clone()));
         let pruner = tokio::spawn(prune(Arc::clone(&self.inner), stop.clone()));
-        let result = tonic::transport::Server::builder()
+        let mut builder = builder;
+        let result = builder
             .add_service(health)
             .add_service(reflection)
-            .add_service(
+            .add_service(InterceptedService::new(
                 EventIngestServer::new(IngestService { inner: Arc::clone(&self.inner) })
                     .max_decoding_message_size(MAX_BATCH_MESSAGE),
-            )
-            .add_service(EventStreamServer::new(StreamService { inner: Arc::clone(&self.inner) }))
+                security.interceptor(),
+            ))
+            .add_service(EventStreamServer::with_interceptor(
+                StreamService { inner: Arc::clone(&self.inner) },
+                security.interceptor(),
+            ))
+            .add_service(DeadLettersServer::with_interceptor(
+                crate::dead_letters::DeadLetterService::new(self.clone()),
+                security.interceptor(),
+            ))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), {
                 let stopping = self.inner.stopping.clone();
                 async move {
@@ -242,6 +340,11 @@ impl Relay {
         let _ = pruner.await;
         result.map_err(RelayError::from)
     }
+}
+
+/// The type mask of the events any of `targets` wants.
+fn rules_mask(targets: &[Arc<Target>]) -> u32 {
+    targets.iter().fold(0, |m, t| m | route::rules_mask(&t.config.events))
 }
 
 /// Prunes the log beyond the retention and refreshes the size gauges.
@@ -276,14 +379,7 @@ pub async fn serve_metrics(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RelayError> {
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let metrics = Arc::clone(&metrics);
-            async move {
-                ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render())
-            }
-        }),
-    );
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(RelayError::Metrics)
+    tern_telemetry::prometheus::serve(listener, move || metrics.render(), shutdown)
+        .await
+        .map_err(RelayError::Metrics)
 }

@@ -4,36 +4,9 @@
 
 mod common;
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    path::Path,
-    process::Stdio,
-};
+use std::collections::{BTreeMap, BTreeSet};
 
-use common::{Receiver, RunningBroker, WAIT, client, publish};
-use tokio::process::{Child, Command};
-
-fn spawn_relay(conf: &Path) -> Child {
-    match Command::new(env!("CARGO_BIN_EXE_webhook-relay"))
-        .arg("--conf")
-        .arg(conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => panic!("cannot start webhook-relay: {e}"),
-    }
-}
-
-async fn wait_listening(port: u16) {
-    test_support::eventually(WAIT, || async {
-        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ())
-    })
-    .await
-    .expect("webhook-relay listens");
-}
+use common::{Receiver, RunningBroker, WAIT, client, publish, spawn_relay, wait_listening};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_killed_mid_stream_loses_no_acknowledged_event() {
@@ -102,7 +75,7 @@ async fn a_bad_configuration_stops_the_relay_naming_file_line_and_key() {
     let conf = dir.path().join("nanomq.conf");
     std::fs::write(&conf, "webhooks.audit {\n  url = \"http://h/\"\n  delivery = maybe\n}\n")
         .expect("write the config");
-    let out = Command::new(env!("CARGO_BIN_EXE_webhook-relay"))
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-relay"))
         .arg("--conf")
         .arg(&conf)
         .output()

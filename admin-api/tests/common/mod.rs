@@ -56,22 +56,22 @@ impl AuthService {
             .config;
         let built = auth_service::setup::build(&config).expect("auth chain");
         let (listener, addr) = test_support::bind_tokio().await;
-        let revocations = auth_service::Revocations::new();
         let shutdown = CancellationToken::new();
         let store = RedisStore::start(redis_settings(redis), shutdown.clone()).expect("store");
-        let follower = auth_service::store::Follower {
+        let settings = auth_service::store::StoreSettings {
             file: Some(file),
             base_dir: dir.to_path_buf(),
             env: tern_config::Env::new(),
-            passwords: built.passwords,
-            acl: built.acl,
-            revocations: revocations.clone(),
             instance: "auth-1".into(),
+            set_level: None,
         };
-        tokio::spawn(follower.run(Arc::new(store), shutdown.clone()));
+        let options = auth_service::server::RunOptions {
+            store: Some((Arc::new(store), settings)),
+            ..Default::default()
+        };
         let stop = shutdown.clone();
         tokio::spawn(async move {
-            auth_service::serve(built.chain, revocations, listener, async move {
+            auth_service::server::run_with(built, listener, options, async move {
                 stop.cancelled().await;
             })
             .await
@@ -106,7 +106,6 @@ pub async fn mqtt_broker(
 ) -> (Arc<Broker>, SocketAddr, CancellationToken) {
     let config =
         BrokerConfig { node_id: Arc::from(id), sys_interval: None, ..BrokerConfig::default() };
-    let max_packet_size = config.max_packet_size;
     let broker = Broker::new(config, Arc::new(GrpcAuth::start(grpc)), Arc::new(NoEvents));
     let (socket, mqtt) = test_support::bind_tokio().await;
     let listener = BoundListener::tcp(
@@ -115,7 +114,7 @@ pub async fn mqtt_broker(
             name: Arc::from("tcp:default"),
             port: mqtt.port(),
             transport: Transport::Tcp,
-            max_packet_size,
+            max_packet_size: None,
             connect_timeout: Duration::from_secs(5),
             use_identity_as_username: false,
         },
@@ -169,7 +168,7 @@ impl Node {
         ));
         let store = RedisStore::start(redis_settings(redis), shutdown.clone()).expect("store");
         let follower = broker_core::config_follow::follower(
-            id,
+            Arc::clone(&broker),
             None,
             std::env::temp_dir(),
             tern_config::Env::new(),
@@ -237,6 +236,7 @@ impl Api {
             store: Arc::new(store),
             base_dir: dir.to_path_buf(),
             config_file: None,
+            relay: None,
         });
         let (listener, addr) = test_support::bind_tokio().await;
         let stop = shutdown.clone();
@@ -372,18 +372,7 @@ pub async fn puback(
     packet_id: u16,
     topic: &str,
 ) -> mqtt_codec::PubAckReasonCode {
-    let publish =
-        test_support::mqtt::packets::publish(topic, b"x", QoS::AtLeastOnce, Some(packet_id));
-    client.send(&Packet::Publish(publish)).await;
-    loop {
-        match client.recv().await {
-            Some(Packet::PubAck(ack)) if ack.packet_id.get() == packet_id => {
-                return ack.reason_code;
-            }
-            Some(_) => {}
-            None => panic!("closed while waiting for PUBACK"),
-        }
-    }
+    client.puback(packet_id, topic).await
 }
 
 /// Publishes (a new packet id each time) until the PUBACK reason code satisfies `want`.

@@ -157,7 +157,6 @@ impl TestBroker {
 
     pub async fn start_with(auth: Arc<dyn broker_core::auth::Authenticator>) -> Self {
         let config = BrokerConfig { sys_interval: None, ..BrokerConfig::default() };
-        let max_packet_size = config.max_packet_size;
         let broker = Broker::new(config, auth, Arc::new(NoEvents));
         let (socket, addr) = test_support::bind_tokio().await;
         let listener = BoundListener::tcp(
@@ -166,7 +165,7 @@ impl TestBroker {
                 name: Arc::from("tcp:default"),
                 port: addr.port(),
                 transport: Transport::Tcp,
-                max_packet_size,
+                max_packet_size: None,
                 connect_timeout: Duration::from_secs(5),
                 use_identity_as_username: false,
             },
@@ -195,4 +194,42 @@ pub fn connect(
         c.password = Some(bytes::Bytes::copy_from_slice(password.as_bytes()));
     }
     c
+}
+
+/// Publishes at QoS 1 until the publish is allowed (`allowed`) or refused with 0x87 (each try a
+/// new packet id); false after 10 s without that answer. An allowed publish without subscribers is
+/// answered 0x10 (No matching subscribers).
+pub async fn publish_until(
+    client: &tokio::sync::Mutex<RawClient>,
+    next_id: &std::sync::atomic::AtomicU16,
+    topic: &str,
+    allowed: bool,
+) -> bool {
+    use mqtt_codec::PubAckReasonCode;
+    test_support::eventually(Duration::from_secs(10), || async {
+        let id = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let code = client.lock().await.puback(id, topic).await;
+        let want = if allowed {
+            matches!(code, PubAckReasonCode::Success | PubAckReasonCode::NoMatchingSubscribers)
+        } else {
+            code == PubAckReasonCode::NotAuthorized
+        };
+        want.then_some(())
+    })
+    .await
+    .is_some()
+}
+
+/// A config store in `redis` (prefix `tern:`, re-read every 200 ms), stopped with `shutdown`.
+pub fn config_store(
+    redis: &test_support::RedisServer,
+    shutdown: &CancellationToken,
+) -> Arc<dyn tern_config_store::ConfigStore> {
+    let settings = tern_config_store::redis_store::RedisSettings {
+        url: redis.url(),
+        prefix: "tern:".into(),
+        timeout: Duration::from_millis(500),
+        poll_interval: Duration::from_millis(200),
+    };
+    Arc::new(tern_config_store::RedisStore::start(settings, shutdown.clone()).expect("store"))
 }

@@ -95,7 +95,10 @@ where
     W: AsyncWrite + Send + Unpin,
 {
     let mut rbuf = BytesMut::with_capacity(512);
-    let mut ctx = DecodeContext::server(listener.max_packet_size);
+    // The settings in force now stay this connection's: they are what CONNACK tells the client.
+    let config = broker.config();
+    let max_packet_size = listener.max_packet_size.unwrap_or(config.max_packet_size);
+    let mut ctx = DecodeContext::server(max_packet_size);
     let read = tokio::time::timeout(
         listener.connect_timeout,
         read_connect(&mut reader, &mut rbuf, &mut ctx),
@@ -114,7 +117,6 @@ where
         Ok(ReadConnect::Closed) | Err(_) => return None,
     };
     let version = connect.protocol_version;
-    let config = &broker.config;
 
     // Client identifier.
     let mut assigned = None;
@@ -265,7 +267,7 @@ where
             p.session_expiry_interval = Some(session.expiry_interval);
         }
         p.receive_maximum = std::num::NonZeroU16::new(config.receive_maximum);
-        p.maximum_packet_size = NonZeroU32::new(listener.max_packet_size);
+        p.maximum_packet_size = NonZeroU32::new(max_packet_size);
         p.assigned_client_identifier = assigned;
         if config.max_topic_alias > 0 {
             p.topic_alias_maximum = Some(config.max_topic_alias);
@@ -306,9 +308,10 @@ where
 
     let keepalive_timeout = (keepalive > 0)
         .then(|| Duration::from_secs_f64(f64::from(keepalive) * config.keepalive_multiplier));
-    ctx.max_packet_size = listener.max_packet_size;
+    ctx.max_packet_size = max_packet_size;
     Some(Connection {
         broker,
+        config,
         reader,
         writer,
         rbuf,

@@ -104,8 +104,7 @@ where
                             "session expiry set at DISCONNECT for a session that ends at disconnect",
                         ));
                     }
-                    self.session.expiry_interval =
-                        expiry.min(self.broker.config.max_session_expiry);
+                    self.session.expiry_interval = expiry.min(self.config.max_session_expiry);
                 }
                 Err(Exit::ClientDisconnect {
                     with_will: disconnect.reason_code
@@ -148,7 +147,7 @@ where
             return Ok(());
         };
         let alias = usize::from(alias.get());
-        if alias > usize::from(self.broker.config.max_topic_alias) {
+        if alias > usize::from(self.config.max_topic_alias) {
             return Err(Exit::protocol(
                 DisconnectReasonCode::TopicAliasInvalid,
                 "topic alias above the Topic Alias Maximum",
@@ -175,7 +174,7 @@ where
 
     async fn handle_publish(&mut self, mut publish: Publish) -> Result<(), Exit> {
         self.resolve_topic(&mut publish)?;
-        if publish.retain && !self.broker.config.retain_available {
+        if publish.retain && !self.config.retain_available {
             return Err(Exit::protocol(
                 DisconnectReasonCode::RetainNotSupported,
                 "retained messages are not supported",
@@ -203,13 +202,13 @@ where
             // know no such limit, so they get `max_awaiting_rel`. Entries older than
             // `await_rel_timeout` (a PUBREL that never came) are forgotten first.
             let limit = if self.version.is_v5() {
-                usize::from(self.broker.config.receive_maximum)
+                usize::from(self.config.receive_maximum)
             } else {
-                self.broker.config.max_awaiting_rel.max(1)
+                self.config.max_awaiting_rel.max(1)
             };
             if self.session.awaiting_release.len() > limit {
                 let stale = StdInstant::now()
-                    .checked_sub(self.broker.config.await_rel_timeout)
+                    .checked_sub(self.config.await_rel_timeout)
                     .unwrap_or_else(StdInstant::now);
                 self.session.awaiting_release.expire(stale);
             }
@@ -224,11 +223,9 @@ where
         let permission = match self.authorizer.publish(&publish.topic, publish.qos, publish.retain)
         {
             Check::Ready(p) => p,
-            Check::Pending(decision) => {
-                tokio::time::timeout(self.broker.config.auth_timeout, decision)
-                    .await
-                    .unwrap_or(Permission::Deny)
-            }
+            Check::Pending(decision) => tokio::time::timeout(self.config.auth_timeout, decision)
+                .await
+                .unwrap_or(Permission::Deny),
         };
         if permission == Permission::Deny {
             return self.publish_denied(publish);
@@ -320,14 +317,12 @@ where
                 })
                 .collect(),
         });
-        let permissions = tokio::time::timeout(
-            self.broker.config.auth_timeout,
-            self.authorizer.subscribe(requested),
-        )
-        .await
-        .unwrap_or_default();
+        let permissions =
+            tokio::time::timeout(self.config.auth_timeout, self.authorizer.subscribe(requested))
+                .await
+                .unwrap_or_default();
 
-        let max_subs = self.broker.config.max_subscriptions_per_client;
+        let max_subs = self.config.max_subscriptions_per_client;
         let mut codes = Vec::with_capacity(subscribe.subscriptions.len());
         let mut retained: Vec<Delivery> = Vec::new();
         let mut denied = false;
@@ -347,7 +342,7 @@ where
             let filter = SubscriptionFilter::parse(&sub.filter);
             let options = route_options(&sub.options, subscription_id);
             let is_new = self.broker.router.subscribe(&filter, &self.session.mailbox, options);
-            let send_retained = self.broker.config.retain_available
+            let send_retained = self.config.retain_available
                 && !filter.is_shared()
                 && match sub.options.retain_handling {
                     RetainHandling::SendAtSubscribe => true,

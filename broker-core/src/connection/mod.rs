@@ -68,12 +68,20 @@ pub struct ListenerInfo {
     pub port: u16,
     /// Transport.
     pub transport: Transport,
-    /// Largest packet accepted on this listener.
-    pub max_packet_size: u32,
+    /// Largest packet accepted on this listener (`None`: the broker's `mqtt.max_packet_size` in
+    /// force when the client connects).
+    pub max_packet_size: Option<u32>,
     /// How long a client may take to send CONNECT.
     pub connect_timeout: Duration,
     /// Use the client certificate's CN as the username.
     pub use_identity_as_username: bool,
+}
+
+impl ListenerInfo {
+    /// The largest packet a client connecting now may send.
+    pub fn packet_limit(&self, broker: &Broker) -> u32 {
+        self.max_packet_size.unwrap_or_else(|| broker.config().max_packet_size)
+    }
 }
 
 /// Facts about the peer of a connection.
@@ -198,6 +206,8 @@ struct ClientLimits {
 /// A connected client.
 struct Connection<R, W> {
     broker: Arc<Broker>,
+    /// The broker's settings when the client connected (what CONNACK told it).
+    config: Arc<crate::BrokerConfig>,
     reader: R,
     writer: W,
     rbuf: BytesMut,

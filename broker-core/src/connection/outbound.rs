@@ -21,7 +21,7 @@ where
 {
     /// Whether a QoS 1/2 message may be sent now (MQTT 5 Receive Maximum, and ours).
     pub(super) fn window_open(&self) -> bool {
-        let window = self.limits.receive_maximum.min(self.broker.config.receive_maximum.max(1));
+        let window = self.limits.receive_maximum.min(self.config.receive_maximum.max(1));
         self.session.outbound.len() < usize::from(window)
     }
 
@@ -30,9 +30,8 @@ where
     /// for, and the first one that does not fit stops the batch (it stays queued).
     pub(super) fn fill_from_mailbox(&mut self) {
         while self.wbuf.len() < HIGH_WATER {
-            let window = usize::from(
-                self.limits.receive_maximum.min(self.broker.config.receive_maximum.max(1)),
-            );
+            let window =
+                usize::from(self.limits.receive_maximum.min(self.config.receive_maximum.max(1)));
             let mut room = window.saturating_sub(self.session.outbound.len());
             let mut batch = std::mem::take(&mut self.scratch);
             let taken = self.session.mailbox.pop_into_while(&mut batch, BATCH, |d| {

@@ -44,7 +44,8 @@ pub struct Router {
     /// Filters whose first level is `+` or `#`.
     wildcard: RwLock<Node>,
     hasher: foldhash::fast::RandomState,
-    strategy: SharedStrategy,
+    /// The [`SharedStrategy`] in force, as its index (changed live with the configuration).
+    strategy: std::sync::atomic::AtomicU8,
     /// Number of subscriptions (normal and shared).
     count: AtomicUsize,
     /// Number of shared subscriptions.
@@ -82,9 +83,22 @@ impl Router {
             shards: (0..SHARDS).map(|_| RwLock::new(Node::default())).collect(),
             wildcard: RwLock::new(Node::default()),
             hasher: foldhash::fast::RandomState::default(),
-            strategy,
+            strategy: std::sync::atomic::AtomicU8::new(strategy as u8),
             count: AtomicUsize::new(0),
             shared_count: AtomicUsize::new(0),
+        }
+    }
+
+    /// Changes how shared-subscription groups pick members, from the next message on.
+    pub fn set_strategy(&self, strategy: SharedStrategy) {
+        self.strategy.store(strategy as u8, Ordering::Relaxed);
+    }
+
+    fn strategy(&self) -> SharedStrategy {
+        match self.strategy.load(Ordering::Relaxed) {
+            1 => SharedStrategy::Random,
+            2 => SharedStrategy::Sticky,
+            _ => SharedStrategy::RoundRobin,
         }
     }
 
@@ -220,7 +234,7 @@ impl Router {
             }
         }
         for group in groups {
-            if let Some(member) = group.pick(self.strategy) {
+            if let Some(member) = group.pick(self.strategy()) {
                 push(&member.mailbox, delivery_for(message, member));
             }
         }

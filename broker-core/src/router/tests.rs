@@ -320,3 +320,60 @@ fn many_publishers_keep_per_publisher_order() {
         *expected += 1;
     }
 }
+
+#[test]
+fn queue_limits_changed_in_place_apply_to_existing_sessions() {
+    use crate::mailbox::{LiveQueueLimits, QueueLimits};
+    let router = Router::new(SharedStrategy::RoundRobin);
+    let limits = LiveQueueLimits::new(QueueLimits {
+        max_len: 1,
+        overflow: OverflowPolicy::DropNewest,
+        queue_qos0_offline: false,
+    });
+    let a = Arc::new(Mailbox::with_limits(SessionId(1), "a".into(), Arc::clone(&limits)));
+    let b = Arc::new(Mailbox::with_limits(SessionId(2), "b".into(), Arc::clone(&limits)));
+    sub(&router, "t", &a, opts(QoS::AtLeastOnce));
+    sub(&router, "t", &b, opts(QoS::AtLeastOnce));
+    a.set_online(false);
+    b.set_online(false);
+    let route = |router: &Router| {
+        let mut dropped = 0;
+        router.route(&message("t", QoS::AtLeastOnce, false), |_| dropped += 1);
+        dropped
+    };
+    assert_eq!(route(&router), 0);
+    assert_eq!(route(&router), 2, "both queues hold their one message");
+    limits.set(QueueLimits {
+        max_len: 3,
+        overflow: OverflowPolicy::DropNewest,
+        queue_qos0_offline: true,
+    });
+    assert_eq!(route(&router), 0, "the larger limit applies to the queues that exist");
+    assert_eq!(route(&router), 0);
+    assert_eq!(route(&router), 2);
+    let mut qos0 = 0;
+    router.route(&message("t", QoS::AtMostOnce, false), |_| qos0 += 1);
+    assert_eq!(qos0, 2, "full queues refuse QoS 0 too (queue_qos0_offline now on)");
+    assert_eq!(drain(&a).len(), 3);
+    router.route(&message("t", QoS::AtMostOnce, false), |_| qos0 += 1);
+    assert_eq!(qos0, 3, "the drained queue took the offline QoS 0 message, the full one did not");
+    assert_eq!(drain(&a).len(), 1);
+}
+
+#[test]
+fn the_shared_strategy_changes_live() {
+    let router = Router::new(SharedStrategy::Sticky);
+    let (a, b) = (mailbox(1), mailbox(2));
+    sub(&router, "$share/g/t", &a, opts(QoS::AtLeastOnce));
+    sub(&router, "$share/g/t", &b, opts(QoS::AtLeastOnce));
+    for _ in 0..4 {
+        router.route(&message("t", QoS::AtLeastOnce, false), |_| {});
+    }
+    let sticky = [drain(&a).len(), drain(&b).len()];
+    assert!(sticky.contains(&4) && sticky.contains(&0), "sticky: one member takes all {sticky:?}");
+    router.set_strategy(SharedStrategy::RoundRobin);
+    for _ in 0..4 {
+        router.route(&message("t", QoS::AtLeastOnce, false), |_| {});
+    }
+    assert_eq!([drain(&a).len(), drain(&b).len()], [2, 2], "round robin after the change");
+}

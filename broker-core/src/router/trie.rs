@@ -226,9 +226,9 @@ impl SharedGroup {
 pub enum SharedStrategy {
     /// In turn (the default, as NanoMQ).
     #[default]
-    RoundRobin,
+    RoundRobin = 0,
     /// At random.
-    Random,
+    Random = 1,
     /// The same member while it stays online.
-    Sticky,
+    Sticky = 2,
 }

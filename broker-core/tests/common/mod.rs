@@ -73,7 +73,6 @@ impl TestBroker {
         specs: Vec<ListenerSpec>,
     ) -> Self {
         test_support::install_crypto_provider();
-        let max_packet_size = config.max_packet_size;
         let broker = Broker::with_store(config, auth, Arc::new(NoEvents), store);
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
@@ -86,7 +85,7 @@ impl TestBroker {
                     name: Arc::from(format!("{:?}:default", spec.transport).to_lowercase()),
                     port: addr.port(),
                     transport: spec.transport,
-                    max_packet_size,
+                    max_packet_size: None,
                     connect_timeout: Duration::from_secs(5),
                     use_identity_as_username: spec.use_identity_as_username,
                 },

@@ -26,6 +26,18 @@ pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), 
         started_at_ms: node.started_at_ms,
         listeners: node.listeners.clone(),
     };
+    // The in-process relay's dead letters (loopback, not secured).
+    let relay = match wiring.webhook_relay {
+        Some(addr) => Some(
+            admin_api::webhooks::RelayLink {
+                address: addr.to_string(),
+                security: proto::grpc::Security::default(),
+            }
+            .client(admin_api::NODE_CALL_TIMEOUT)
+            .map_err(|e| fail(format!("webhook-relay: {e}")))?,
+        ),
+        None => None,
+    };
     let state = AppState::new(Settings {
         http: http.clone(),
         auth,
@@ -38,6 +50,7 @@ pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), 
         store: std::sync::Arc::clone(&wiring.store),
         base_dir: wiring.base_dir.clone(),
         config_file: wiring.config.source.clone(),
+        relay,
     });
     let bind = SocketAddr::new(http.ip_addr, http.port);
     let listener = tokio::net::TcpListener::bind(bind)

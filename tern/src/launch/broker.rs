@@ -38,11 +38,16 @@ pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), 
     config.auth_service.address = Some(auth_addr.to_string());
     // Events go to the relay tern start runs, or nowhere (an address in the file is not used).
     config.webhook_relay.address = wiring.webhook_relay.map(|addr| addr.to_string());
+    // The in-process services are not secured (loopback only): call them as they serve.
+    config.auth_service.token = None;
+    config.auth_service.tls = None;
+    config.webhook_relay.token = None;
+    config.webhook_relay.tls = None;
     let Some(grpc) = GrpcAuthConfig::from_config(&config) else {
         return Err(fail("no auth-service address".into()));
     };
     let settings = BrokerConfig::from_config(&config);
-    let listeners = broker_core::server::bind_listeners(&config, &settings)
+    let listeners = broker_core::server::bind_listeners(&config)
         .await
         .map_err(|e| fail(format!("cannot start listeners: {e}")))?;
     let enabled = config.listeners.iter().filter(|l| l.enable);
@@ -72,6 +77,41 @@ pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), 
         None => Arc::new(NoEvents),
     };
     let broker = Broker::new(settings, auth, events);
+    // `log`, `mqtt` and `sys` changes made through admin-api arrive through the shared store.
+    let set_level = wiring.telemetry.clone().map(|telemetry| {
+        Box::new(move |level| telemetry.set_level(level).map_err(|e| e.to_string()))
+            as broker_core::config_follow::SetLevel
+    });
+    let follower = broker_core::config_follow::follower(
+        Arc::clone(&broker),
+        config.source.clone(),
+        wiring.base_dir.clone(),
+        tern_config::Env::from_process(),
+        set_level,
+    );
+    let store = Arc::clone(&wiring.store);
+    run.spawn(Service::BrokerCore, |stop| async move {
+        follower.run(store, stop).await;
+        Ok(())
+    });
+    if let Some(bind) = config.node.metrics_bind {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| fail(format!("node.metrics_bind: cannot bind {bind}: {e}")))?;
+        let addr = listener.local_addr().map_err(|e| fail(e.to_string()))?;
+        let node = Arc::clone(&broker);
+        run.spawn(Service::BrokerCore, |stop| async move {
+            broker_core::metrics::serve(node, listener, stop.cancelled_owned())
+                .await
+                .map_err(|e| e.to_string())
+        });
+        run.endpoints.push(Endpoint {
+            service: Service::BrokerCore.name(),
+            what: "Prometheus metrics".into(),
+            addr,
+            url: format!("http://{}/metrics", authority(addr)),
+        });
+    }
     if config.http_server.is_some() {
         // BrokerAdmin for the in-process admin-api only: loopback, and a token made here.
         let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))

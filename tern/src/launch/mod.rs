@@ -86,6 +86,8 @@ pub struct Wiring {
     pub store: Arc<dyn tern_config_store::ConfigStore>,
     /// The directory relative paths resolve against (the working directory).
     pub base_dir: std::path::PathBuf,
+    /// The process's logging, whose level follows the store's `log` section.
+    pub telemetry: Option<Arc<tern_telemetry::Telemetry>>,
 }
 
 /// The in-process broker's BrokerAdmin server, for admin-api.
@@ -235,9 +237,11 @@ impl Running {
 }
 
 /// Starts every service of [`SERVICES`] on `config`; they stop when `shutdown` is cancelled.
+/// `telemetry` (the process's logging) follows `log.level` changes made through the store.
 /// Must run inside a multi-threaded tokio runtime.
 pub async fn start(
     config: tern_config::Config,
+    telemetry: Option<Arc<tern_telemetry::Telemetry>>,
     shutdown: CancellationToken,
 ) -> Result<Running, LaunchError> {
     let mut running = Running {
@@ -268,6 +272,7 @@ pub async fn start(
         broker_admin: None,
         store,
         base_dir,
+        telemetry,
     };
     for service in SERVICES {
         if let Err(error) = service.start(&mut running, &mut wiring).await {
@@ -299,6 +304,19 @@ fn unserved_blocks(config: &tern_config::Config) -> Vec<String> {
             "auth_service.address: tern start runs its own auth-service on loopback and uses that"
                 .into(),
         );
+    }
+    for (set, what) in [
+        (config.auth_service.token.is_some() || config.auth_service.tls.is_some(), "auth_service"),
+        (
+            config.webhook_relay.token.is_some() || config.webhook_relay.tls.is_some(),
+            "webhook_relay",
+        ),
+    ] {
+        if set {
+            notes.push(format!(
+                "{what}.token / tls: inside tern start the services talk over loopback only, without them"
+            ));
+        }
     }
     notes
 }

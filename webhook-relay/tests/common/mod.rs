@@ -207,7 +207,7 @@ impl RunningBroker {
         };
         let events = GrpcEvents::start(relay);
         let settings = BrokerConfig::from_config(config);
-        let listeners = match broker_core::server::bind_listeners(config, &settings).await {
+        let listeners = match broker_core::server::bind_listeners(config).await {
             Ok(l) => l,
             Err(e) => panic!("broker listeners: {e}"),
         };
@@ -295,6 +295,30 @@ impl Proxy {
     pub fn restore(&self) {
         self.cut.store(false, SeqCst);
     }
+}
+
+/// The `webhook-relay` binary on `conf`, killed when dropped.
+pub fn spawn_relay(conf: &Path) -> tokio::process::Child {
+    match tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-relay"))
+        .arg("--conf")
+        .arg(conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => panic!("cannot start webhook-relay: {e}"),
+    }
+}
+
+/// Waits until something listens on 127.0.0.1:`port`.
+pub async fn wait_listening(port: u16) {
+    test_support::eventually(WAIT, || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ())
+    })
+    .await
+    .expect("webhook-relay listens");
 }
 
 /// A free local port (bound, then released) for a process that must bind a fixed address.
