@@ -151,11 +151,8 @@ impl Broker {
     pub fn publish(&self, message: MessageRef) -> Routed {
         self.stats.messages_received.inc();
         if self.events.wants(EventKind::MessagePublish) {
-            // The message carries the time it was received: no second clock read per publish.
-            self.events.emit(BrokerEvent {
-                timestamp_ms: message.received_at_ms,
-                kind: Event::MessagePublish { message: message.clone() },
-            });
+            // Stamped with the message's receive time: no second clock read per publish.
+            self.events.emit_message_publish(&message);
         }
         if message.retain
             && self.config.load().retain_available

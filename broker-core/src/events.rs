@@ -175,6 +175,14 @@ pub trait EventSink: Send + Sync + Debug {
     fn wants(&self, kind: EventKind) -> bool;
     /// Takes an event. Must not block.
     fn emit(&self, event: BrokerEvent);
+    /// Takes the `message_publish` event of `message`, stamped with its receive time: the one
+    /// event per message, so sinks may keep just the message.
+    fn emit_message_publish(&self, message: &MessageRef) {
+        self.emit(BrokerEvent {
+            timestamp_ms: message.received_at_ms,
+            kind: Event::MessagePublish { message: Arc::clone(message) },
+        });
+    }
     /// Events dropped so far because the sink's buffer was full (`$SYS/brokers/<node>/events/dropped`).
     fn dropped(&self) -> u64 {
         0

@@ -3,9 +3,11 @@
 //!
 //! `emit` pushes the event onto a bounded lock-free queue (`ArrayQueue::force_push`: when it is
 //! full the **oldest** event is displaced and counted in [`EmitterStats::dropped`]); it never
-//! waits on the network and takes no lock. One sender task drains the queue, numbering events
-//! (per-node sequence without gaps, this run's incarnation), converts them to protobuf and sends
-//! them in batches. It keeps every sent event until the relay acknowledges it durable and, after a
+//! waits on the network and takes no lock. What the queue holds is a pointer-sized record: for
+//! `message_publish`, the one per message, just the already-routed message's `Arc` (its receive
+//! time is the event's timestamp), so the publish path allocates nothing and builds no protobuf.
+//! One sender task drains the queue, numbering events (per-node sequence without gaps, this run's
+//! incarnation), and encodes them in batches straight to the wire format (`events_wire`). It keeps every sent event until the relay acknowledges it durable and, after a
 //! reconnect, sends everything unacknowledged again (the relay skips what it already holds); that
 //! window is bounded by the same size, dropping the oldest beyond it. A relay that is down costs
 //! memory up to twice `webhook_relay.buffer_size` events, never publish latency.
@@ -24,22 +26,28 @@ use std::{
     time::Duration,
 };
 
+use bytes::Bytes;
 use crossbeam_queue::ArrayQueue;
-use proto::{
-    events::v1::{self as pb, event::Payload, event_ingest_client::EventIngestClient},
-    types::v1 as types,
-};
+use prost::Message as _;
+use proto::events::v1 as pb;
 use tokio::sync::{Notify, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::{
+    Status,
+    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
+    service::interceptor::InterceptedService,
+};
 
 use crate::{
-    auth_grpc::client_info,
-    events::{BrokerEvent, Event, EventKind, EventSink, SubscriptionEvent},
-    message::{Delivery, Message},
+    events::{BrokerEvent, EventKind, EventSink},
+    events_wire::{BatchWriter, Record},
+    message::MessageRef,
 };
 
 /// Batches in flight on the stream before the sender waits for acks.
 const MAX_UNACKED_BATCHES: usize = 16;
+/// A batch stops growing past this many bytes (the relay accepts gRPC messages up to 4 MiB).
+const MAX_BATCH_BYTES: usize = 1 << 20;
 
 /// The emitter's settings.
 #[derive(Debug, Clone)]
@@ -141,8 +149,16 @@ pub struct EmitterStats {
 struct Sender {
     /// Sequence of the next event.
     next_seq: u64,
-    /// Numbered events not yet acknowledged, ascending.
-    unacked: VecDeque<(u64, BrokerEvent)>,
+    /// Numbered events not yet acknowledged, ascending and without gaps: the front one is
+    /// `next_seq - unacked.len()`.
+    unacked: VecDeque<Record>,
+}
+
+impl Sender {
+    /// Sequence of the oldest event held.
+    fn first_seq(&self) -> u64 {
+        self.next_seq - self.unacked.len() as u64
+    }
 }
 
 #[derive(Debug)]
@@ -151,10 +167,10 @@ struct Shared {
     incarnation: u64,
     /// Kinds from the configuration.
     static_mask: u32,
-    /// Kinds the relay asked for (kept across reconnects).
-    relay_mask: AtomicU32,
+    /// Kinds wanted: the configuration's plus those the relay asked for (kept across reconnects).
+    wanted: AtomicU32,
     /// Events emitted and not yet taken by the sender (bounded; the oldest is displaced).
-    queue: ArrayQueue<BrokerEvent>,
+    queue: ArrayQueue<Record>,
     /// Events the sender holds unacknowledged (for stats).
     unacked: AtomicU64,
     /// Wakes the sender: new events.
@@ -187,7 +203,7 @@ impl GrpcEvents {
             config,
             incarnation,
             static_mask,
-            relay_mask: AtomicU32::new(0),
+            wanted: AtomicU32::new(static_mask),
             queue: ArrayQueue::new(buffer_size),
             unacked: AtomicU64::new(0),
             wake: Notify::new(),
@@ -238,18 +254,15 @@ impl GrpcEvents {
 
 impl EventSink for GrpcEvents {
     fn wants(&self, kind: EventKind) -> bool {
-        let s = &self.shared;
-        (s.static_mask | s.relay_mask.load(Relaxed)) & bit(kind) != 0
+        self.shared.wanted.load(Relaxed) & bit(kind) != 0
     }
 
     fn emit(&self, event: BrokerEvent) {
-        let s = &self.shared;
-        if s.queue.force_push(event).is_some() {
-            s.count_drop();
-        }
-        if !s.signalled.load(Relaxed) && !s.signalled.swap(true, Ordering::AcqRel) {
-            s.wake.notify_one();
-        }
+        self.shared.push(Record::of(event));
+    }
+
+    fn emit_message_publish(&self, message: &MessageRef) {
+        self.shared.push(Record::Publish(Arc::clone(message)));
     }
 
     fn dropped(&self) -> u64 {
@@ -258,6 +271,15 @@ impl EventSink for GrpcEvents {
 }
 
 impl Shared {
+    fn push(&self, record: Record) {
+        if self.queue.force_push(record).is_some() {
+            self.count_drop();
+        }
+        if !self.signalled.load(Relaxed) && !self.signalled.swap(true, Ordering::AcqRel) {
+            self.wake.notify_one();
+        }
+    }
+
     fn count_drop(&self) {
         let dropped = self.dropped.fetch_add(1, Relaxed) + 1;
         if dropped.is_power_of_two() {
@@ -272,8 +294,8 @@ impl Shared {
     fn drain(&self, sender: &mut Sender) {
         // Events pushed after this point signal again.
         self.signalled.store(false, Ordering::Release);
-        while let Some(event) = self.queue.pop() {
-            sender.unacked.push_back((sender.next_seq, event));
+        while let Some(record) = self.queue.pop() {
+            sender.unacked.push_back(record);
             sender.next_seq += 1;
             if sender.unacked.len() > self.config.buffer_size.max(1) {
                 sender.unacked.pop_front();
@@ -324,31 +346,38 @@ async fn stream_once(shared: &Arc<Shared>, sender: &mut Sender) -> Result<(), St
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(5));
     let channel = endpoint.connect().await.map_err(|e| format!("cannot connect: {e}"))?;
-    let mut client = EventIngestClient::with_interceptor(
+    let mut grpc = tonic::client::Grpc::new(InterceptedService::new(
         channel,
         proto::grpc::AttachToken(security.interceptor()),
-    );
-    let (tx, rx) = mpsc::channel::<pb::EventBatch>(MAX_UNACKED_BATCHES);
-    let mut acks = client
-        .publish(ReceiverStream::new(rx))
+    ));
+    grpc.ready().await.map_err(|e| format!("cannot connect: {e}"))?;
+    let (tx, rx) = mpsc::channel::<Bytes>(MAX_UNACKED_BATCHES);
+    let mut acks = grpc
+        .streaming(
+            tonic::Request::new(ReceiverStream::new(rx)),
+            tonic::codegen::http::uri::PathAndQuery::from_static(
+                "/tern.events.v1.EventIngest/Publish",
+            ),
+            BatchCodec,
+        )
         .await
         .map_err(|status| format!("publish: {status}"))?
         .into_inner();
     shared.connects.fetch_add(1, Relaxed);
+    let writer = BatchWriter::new(&shared.config.node_id, shared.incarnation);
     // Everything unacknowledged goes again.
     let mut sent = shared.acked.load(Relaxed);
     loop {
         shared.drain(sender);
-        let unsent = sender.unacked.back().is_some_and(|(seq, _)| *seq > sent);
-        if unsent {
+        // Something held is newer than what this stream sent (an ack can pass `sent` when the relay
+        // already held events from an earlier stream).
+        if !sender.unacked.is_empty() && sender.next_seq - 1 > sent {
             // Reserve first: a batch is built (and `sent` advanced) only once it can be queued.
             tokio::select! {
                 permit = tx.reserve() => {
                     let permit = permit.map_err(|_| "the stream closed".to_string())?;
-                    if let Some(batch) = next_batch(shared, sender, sent) {
-                        if let Some(last) = batch.events.last() {
-                            sent = last.sequence;
-                        }
+                    if let Some((batch, last)) = next_batch(shared, sender, &writer, sent) {
+                        sent = last;
                         permit.send(batch);
                     }
                 }
@@ -371,178 +400,85 @@ fn handle_ack(
     let ack =
         ack.map_err(|status| format!("relay: {status}"))?.ok_or("the relay closed the stream")?;
     let mask = ack.wanted_types.iter().fold(0u32, |m, t| m | (1u32 << (*t).clamp(0, 31)));
-    shared.relay_mask.store(mask, Relaxed);
+    shared.wanted.store(shared.static_mask | mask, Relaxed);
     if ack.incarnation == shared.incarnation && ack.durable_sequence > 0 {
         shared.acked.fetch_max(ack.durable_sequence, Relaxed);
-        while sender.unacked.front().is_some_and(|(seq, _)| *seq <= ack.durable_sequence) {
-            sender.unacked.pop_front();
-        }
+        let done = ack.durable_sequence.saturating_add(1).saturating_sub(sender.first_seq());
+        sender.unacked.drain(..(done.min(sender.unacked.len() as u64) as usize));
         shared.unacked.store(sender.unacked.len() as u64, Relaxed);
         shared.acked_watch.send_replace(ack.durable_sequence);
     }
     Ok(())
 }
 
-/// The next batch after sequence `sent`, converted to protobuf.
-fn next_batch(shared: &Shared, sender: &Sender, sent: u64) -> Option<pb::EventBatch> {
-    let start = sender.unacked.partition_point(|(seq, _)| *seq <= sent);
-    let picked: Vec<&(u64, BrokerEvent)> =
-        sender.unacked.range(start..).take(shared.config.batch_size).collect();
-    if picked.is_empty() {
+/// The next batch after sequence `sent`, encoded, with the sequence of its last event.
+fn next_batch(
+    shared: &Shared,
+    sender: &Sender,
+    writer: &BatchWriter,
+    sent: u64,
+) -> Option<(Bytes, u64)> {
+    // Events dropped from the window before they were sent are skipped.
+    let first = sender.first_seq().max(sent + 1);
+    let start = usize::try_from(first - sender.first_seq()).ok()?;
+    if start >= sender.unacked.len() {
         return None;
     }
-    let node = &shared.config.node_id;
-    let events = picked
-        .into_iter()
-        .map(|(seq, event)| pb::Event {
-            id: format!("{node}/{}/{seq}", shared.incarnation),
-            node_id: node.to_string(),
-            incarnation: shared.incarnation,
-            sequence: *seq,
-            timestamp_ms: event.timestamp_ms,
-            payload: Some(payload(&event.kind)),
-        })
-        .collect();
-    Some(pb::EventBatch { node_id: node.to_string(), incarnation: shared.incarnation, events })
+    let (batch, count) = writer.batch(
+        first,
+        sender.unacked.range(start..),
+        shared.config.batch_size.max(1),
+        MAX_BATCH_BYTES,
+    );
+    Some((batch, first + count as u64 - 1))
 }
 
-fn message(m: &Message, qos: mqtt_codec::QoS, retain: bool, ids: &[u32]) -> types::Message {
-    let p = &m.properties;
-    types::Message {
-        topic: m.topic.to_string(),
-        payload: m.payload.clone(),
-        qos: i32::from(u8::from(qos)),
-        retain,
-        dup: false,
-        properties: Some(types::MessageProperties {
-            payload_format_indicator: p.payload_format_indicator.map(u32::from),
-            message_expiry_interval: p.message_expiry_interval,
-            content_type: p.content_type.as_ref().map(ToString::to_string),
-            response_topic: p.response_topic.as_ref().map(ToString::to_string),
-            correlation_data: p.correlation_data.clone(),
-            user_properties: p
-                .user_properties
-                .iter()
-                .map(|(k, v)| types::UserProperty { key: k.to_string(), value: v.to_string() })
-                .collect(),
-            subscription_identifiers: ids.to_vec(),
-        }),
-        from_client_id: m.from_client_id.to_string(),
-        from_username: m.from_username.as_ref().map(ToString::to_string),
-        received_at_ms: m.received_at_ms,
+/// The `EventIngest.Publish` codec: batches go out already encoded ([`BatchWriter`]); acks are
+/// decoded with prost.
+#[derive(Debug, Clone, Copy, Default)]
+struct BatchCodec;
+
+impl Codec for BatchCodec {
+    type Encode = Bytes;
+    type Decode = pb::Ack;
+    type Encoder = Self;
+    type Decoder = Self;
+
+    fn encoder(&mut self) -> Self {
+        Self
+    }
+
+    fn decoder(&mut self) -> Self {
+        Self
     }
 }
 
-fn delivered(d: &Delivery) -> types::Message {
-    message(&d.message, d.qos, d.retain, &d.subscription_ids)
-}
+impl Encoder for BatchCodec {
+    type Item = Bytes;
+    type Error = Status;
 
-fn subscription(s: &SubscriptionEvent) -> types::Subscription {
-    let share_group = match s.filter.strip_prefix("$share/").and_then(|r| r.split_once('/')) {
-        Some((group, _)) => group.to_string(),
-        None if s.filter.starts_with("$queue/") => "$queue".to_string(),
-        None => String::new(),
-    };
-    types::Subscription {
-        topic_filter: s.filter.to_string(),
-        qos: i32::from(u8::from(s.options.qos)),
-        no_local: s.options.no_local,
-        retain_as_published: s.options.retain_as_published,
-        retain_handling: u32::from(s.retain_handling),
-        subscription_identifier: s.options.subscription_id.unwrap_or(0),
-        share_group,
+    fn encode(&mut self, batch: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        use bytes::BufMut as _;
+        dst.put(batch);
+        Ok(())
     }
 }
 
-fn payload(event: &Event) -> Payload {
-    let info = |c: &crate::auth::ClientIdentity| Some(client_info(c, false));
-    match event {
-        Event::ClientConnect { client } => {
-            Payload::ClientConnect(pb::ClientConnect { client: info(client) })
-        }
-        Event::ClientConnack { client, reason_code, session_present } => {
-            Payload::ClientConnack(pb::ClientConnack {
-                client: info(client),
-                reason_code: u32::from(*reason_code),
-                session_present: *session_present,
-            })
-        }
-        Event::ClientConnected { client, session_present, keepalive, session_expiry_interval } => {
-            Payload::ClientConnected(pb::ClientConnected {
-                client: info(client),
-                session_present: *session_present,
-                keepalive: u32::from(*keepalive),
-                session_expiry_interval: *session_expiry_interval,
-            })
-        }
-        Event::ClientDisconnected { client, reason_code, reason, graceful } => {
-            Payload::ClientDisconnected(pb::ClientDisconnected {
-                client: info(client),
-                reason_code: u32::from(*reason_code),
-                reason: reason.to_string(),
-                graceful: *graceful,
-            })
-        }
-        Event::ClientSubscribe { client, subscriptions } => {
-            Payload::ClientSubscribe(pb::ClientSubscribe {
-                client: info(client),
-                subscriptions: subscriptions.iter().map(subscription).collect(),
-            })
-        }
-        Event::ClientUnsubscribe { client, filters } => {
-            Payload::ClientUnsubscribe(pb::ClientUnsubscribe {
-                client: info(client),
-                topic_filters: filters.iter().map(ToString::to_string).collect(),
-            })
-        }
-        Event::SessionSubscribed { client, subscription: s } => {
-            Payload::SessionSubscribed(pb::SessionSubscribed {
-                client: info(client),
-                subscription: Some(subscription(s)),
-            })
-        }
-        Event::SessionUnsubscribed { client, filter } => {
-            Payload::SessionUnsubscribed(pb::SessionUnsubscribed {
-                client: info(client),
-                topic_filter: filter.to_string(),
-            })
-        }
-        Event::SessionTerminated { client, reason } => {
-            Payload::SessionTerminated(pb::SessionTerminated {
-                client: info(client),
-                reason: reason.to_string(),
-            })
-        }
-        Event::MessagePublish { message: m } => Payload::MessagePublish(pb::MessagePublish {
-            message: Some(message(m, m.qos, m.retain, &[])),
-        }),
-        Event::MessageDelivered { client, delivery } => {
-            Payload::MessageDelivered(pb::MessageDelivered {
-                client: info(client),
-                message: Some(delivered(delivery)),
-            })
-        }
-        Event::MessageAcked { client, delivery } => Payload::MessageAcked(pb::MessageAcked {
-            client: info(client),
-            message: Some(delivered(delivery)),
-        }),
-        Event::MessageDropped { client_id, message: m, reason } => {
-            Payload::MessageDropped(pb::MessageDropped {
-                client: client_id.as_ref().map(|id| types::ClientInfo {
-                    client_id: id.to_string(),
-                    ..Default::default()
-                }),
-                message: Some(message(m, m.qos, m.retain, &[])),
-                reason: reason.to_string(),
-            })
-        }
+impl Decoder for BatchCodec {
+    type Item = pb::Ack;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<pb::Ack>, Status> {
+        let ack = pb::Ack::decode(src)
+            .map_err(|e| Status::internal(format!("cannot decode an ack: {e}")))?;
+        Ok(Some(ack))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::message;
+    use crate::{events::Event, test_util::message};
     use mqtt_codec::QoS;
 
     fn emitter(buffer_size: usize) -> GrpcEvents {
@@ -575,7 +511,7 @@ mod tests {
         assert_eq!((stats.emitted, stats.dropped, stats.buffered), (5, 2, 3));
         assert_eq!(EventSink::dropped(&events), 2, "what $SYS reports");
         let left: Vec<u64> =
-            std::iter::from_fn(|| events.shared.queue.pop()).map(|e| e.timestamp_ms).collect();
+            std::iter::from_fn(|| events.shared.queue.pop()).map(|e| e.timestamp_ms()).collect();
         assert_eq!(left, [2, 3, 4], "the oldest went first");
     }
 

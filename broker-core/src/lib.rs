@@ -21,6 +21,7 @@ pub mod config_follow;
 pub mod connection;
 pub mod events;
 pub mod events_grpc;
+mod events_wire;
 pub mod mailbox;
 pub mod message;
 pub mod metrics;

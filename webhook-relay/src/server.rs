@@ -24,6 +24,7 @@ use tokio::{
 };
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 
 use crate::{
     Metrics,
@@ -36,6 +37,10 @@ use crate::{
 
 /// How often old log entries are pruned and the size gauges refreshed.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(10);
+/// Largest `EventBatch` accepted: a batch of one event carrying the largest MQTT message a broker
+/// accepts, plus room for its fields (gRPC's default of 4 MiB would refuse a 5 MB publish and
+/// hold up that broker's stream for good).
+const MAX_BATCH_MESSAGE: usize = tern_config::MAX_PACKET_SIZE_LIMIT.as_u64() as usize + (1 << 20);
 /// Live events buffered per subscriber before it must catch up from the log.
 const LIVE_BUFFER: usize = 4096;
 
@@ -309,8 +314,9 @@ impl Relay {
         let result = builder
             .add_service(health)
             .add_service(reflection)
-            .add_service(EventIngestServer::with_interceptor(
-                IngestService { inner: Arc::clone(&self.inner) },
+            .add_service(InterceptedService::new(
+                EventIngestServer::new(IngestService { inner: Arc::clone(&self.inner) })
+                    .max_decoding_message_size(MAX_BATCH_MESSAGE),
                 security.interceptor(),
             ))
             .add_service(EventStreamServer::with_interceptor(

@@ -411,3 +411,23 @@ async fn a_receiver_that_never_answers_gets_one_request_per_event_without_a_pile
     let max_open = silent.max_open.load(std::sync::atomic::Ordering::SeqCst);
     assert!(max_open <= 2 * 32, "at most pool_size lingering plus pool_size sending: {max_open}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_larger_than_a_default_grpc_message_does_not_hold_up_the_stream() {
+    let receiver = Receiver::start().await;
+    let hook = format!(
+        "webhook = {{\n  url = \"{}\"\n  events = [{{event = on_message_publish, topic = \"small/#\"}}]\n}}\n",
+        receiver.url("hook")
+    );
+    let s = setup(&hook).await;
+    let mut c = client(s.broker.mqtt, "c1", None).await;
+    // 5 MiB: within the broker's default mqtt.max_packet_size (10 MB), beyond gRPC's default
+    // 4 MiB message limit.
+    publish(&mut c, "big/1", vec![b'x'; 5 << 20], 1).await;
+    publish(&mut c, "small/1", "after the big one", 2).await;
+    // Events are accepted in sequence order: the later one arriving means the big one was made
+    // durable before it.
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].field("topic"), "small/1");
+    assert!(s.relay.metric(|m| &m.ingested) >= 2, "both publishes ingested");
+}

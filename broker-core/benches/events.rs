@@ -1,0 +1,114 @@
+//! The publish path with `message_publish` events: `Broker::publish` of a fresh message (no
+//! subscriber), with events off against a broker whose webhook-relay is down. With the relay
+//! down the emitter's queue is full, so every event displaces the oldest one (dropped and
+//! counted): the steady state of the broker's own cost of producing events, whatever the relay.
+//!
+//! Messages are built as the MQTT codec builds them: topic and payload are slices of a shared
+//! read buffer, a new buffer every 256 messages. Building them is inside the timed loop for both
+//! variants, so the difference between the two is what events cost per publish.
+//!
+//! Run with `cargo bench -p broker-core --bench events`.
+
+use std::{
+    hint::black_box,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use broker_core::{
+    auth::AllowAll,
+    broker::Broker,
+    clock,
+    config::BrokerConfig,
+    events::{EventKind, EventSink, NoEvents},
+    events_grpc::{GrpcEvents, GrpcEventsConfig},
+    message::{Message, MessageRef},
+};
+use bytes::{BufMut, BytesMut};
+use criterion::{Criterion, criterion_group, criterion_main};
+use mqtt_codec::{PublishProperties, QoS};
+
+const TOPIC: &[u8] = b"sensors/bench/temperature";
+const PAYLOAD: [u8; 64] = [0x5a; 64];
+/// Messages cut from one read buffer.
+const PER_BUFFER: usize = 256;
+
+/// Builds messages the way a connection does.
+struct Reader {
+    buffer: BytesMut,
+    client_id: bytestring::ByteString,
+}
+
+impl Reader {
+    fn new() -> Self {
+        Self { buffer: BytesMut::new(), client_id: "bench-publisher".into() }
+    }
+
+    fn next(&mut self) -> MessageRef {
+        if self.buffer.is_empty() {
+            self.buffer.reserve(PER_BUFFER * (TOPIC.len() + PAYLOAD.len()));
+            for _ in 0..PER_BUFFER {
+                self.buffer.put_slice(TOPIC);
+                self.buffer.put_slice(&PAYLOAD);
+            }
+        }
+        let topic = self.buffer.split_to(TOPIC.len()).freeze();
+        let payload = self.buffer.split_to(PAYLOAD.len()).freeze();
+        Arc::new(Message {
+            topic: bytestring::ByteString::try_from(topic).unwrap_or_default(),
+            payload,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            properties: PublishProperties::default(),
+            publisher: None,
+            from_client_id: self.client_id.clone(),
+            from_username: None,
+            received_at: Instant::now(),
+            received_at_ms: clock::now_ms(),
+        })
+    }
+}
+
+fn broker(events: Arc<dyn EventSink>) -> Arc<Broker> {
+    let config = BrokerConfig { sys_interval: None, ..BrokerConfig::default() };
+    Broker::new(config, Arc::new(AllowAll), events)
+}
+
+fn publish(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("runtime: {e}"));
+    let _entered = runtime.enter();
+    let emitter = GrpcEvents::start(GrpcEventsConfig {
+        // Nothing listens on port 1: the relay is down, and stays so for the whole run.
+        address: "127.0.0.1:1".into(),
+        node_id: Arc::from("bench"),
+        buffer_size: 100_000,
+        batch_size: 512,
+        reconnect_delay: Duration::from_secs(3600),
+        always: vec![EventKind::MessagePublish],
+        security: proto::grpc::Security::default(),
+    });
+    let variants = [
+        ("events_off", broker(Arc::new(NoEvents))),
+        ("relay_down", broker(Arc::new(emitter.clone()))),
+    ];
+    let mut group = c.benchmark_group("publish");
+    for (name, broker) in &variants {
+        let mut reader = Reader::new();
+        // Fill the event queue first: the steady state displaces the oldest event per publish.
+        for _ in 0..200_000 {
+            broker.publish(reader.next());
+        }
+        group.bench_function(*name, |b| {
+            b.iter(|| black_box(broker.publish(reader.next())));
+        });
+    }
+    group.finish();
+    eprintln!("publish/relay_down: emitter {:?}", emitter.stats());
+}
+
+criterion_group!(benches, publish);
+criterion_main!(benches);

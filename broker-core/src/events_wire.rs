@@ -1,0 +1,638 @@
+//! The emitter's wire format: `tern.events.v1.EventBatch` written straight from the broker's own
+//! records, without building the prost structs first.
+//!
+//! A `message_publish` event is the bulk of the stream (one per message), so it is encoded by hand
+//! from the shared [`Message`]: no `String` per topic, client id, event id or node id, no second
+//! pass to size nested messages. Every other kind goes through the generated prost types
+//! ([`payload`]); they are rare or small. The output decodes to exactly what the prost types
+//! would have encoded (the tests compare the bytes).
+
+use bytes::{BufMut, Bytes, BytesMut};
+use proto::{
+    events::v1::{self as pb, event::Payload},
+    types::v1 as types,
+};
+
+use crate::{
+    auth_grpc::client_info,
+    events::{BrokerEvent, Event, SubscriptionEvent},
+    message::{Delivery, Message, MessageRef},
+};
+
+/// What the emitter's queue and window hold: an event as cheap to move as a pointer.
+#[derive(Debug)]
+pub(crate) enum Record {
+    /// A `message_publish` event; its timestamp is the message's receive time.
+    Publish(MessageRef),
+    /// Any other event.
+    Other(Box<BrokerEvent>),
+}
+
+impl Record {
+    /// The record of an event.
+    pub(crate) fn of(event: BrokerEvent) -> Self {
+        match event.kind {
+            Event::MessagePublish { message } if message.received_at_ms == event.timestamp_ms => {
+                Self::Publish(message)
+            }
+            kind => Self::Other(Box::new(BrokerEvent { timestamp_ms: event.timestamp_ms, kind })),
+        }
+    }
+
+    /// When it happened, epoch ms.
+    #[cfg(test)]
+    pub(crate) fn timestamp_ms(&self) -> u64 {
+        match self {
+            Self::Publish(m) => m.received_at_ms,
+            Self::Other(e) => e.timestamp_ms,
+        }
+    }
+}
+
+/// `EventBatch` field numbers.
+const BATCH_NODE_ID: u32 = 1;
+const BATCH_INCARNATION: u32 = 2;
+const BATCH_EVENTS: u32 = 3;
+/// `Event` field numbers.
+const EVENT_ID: u32 = 1;
+const EVENT_NODE_ID: u32 = 2;
+const EVENT_INCARNATION: u32 = 3;
+const EVENT_SEQUENCE: u32 = 4;
+const EVENT_TIMESTAMP: u32 = 5;
+const EVENT_MESSAGE_PUBLISH: u32 = 19;
+/// `MessagePublish.message`.
+const PUBLISH_MESSAGE: u32 = 1;
+
+/// Writes batches of one node incarnation.
+#[derive(Debug)]
+pub(crate) struct BatchWriter {
+    node_id: Box<str>,
+    incarnation: u64,
+    /// `<node>/<incarnation>/`: every event id starts with it.
+    id_prefix: Box<str>,
+}
+
+impl BatchWriter {
+    pub(crate) fn new(node_id: &str, incarnation: u64) -> Self {
+        Self {
+            node_id: node_id.into(),
+            incarnation,
+            id_prefix: format!("{node_id}/{incarnation}/").into_boxed_str(),
+        }
+    }
+
+    /// Encodes the records numbered from `first_seq` as one `EventBatch`: at most `max_events`,
+    /// and no more once `max_bytes` are written (always at least one). Returns the batch and how
+    /// many records it holds.
+    pub(crate) fn batch<'a>(
+        &self,
+        first_seq: u64,
+        records: impl IntoIterator<Item = &'a Record>,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> (Bytes, usize) {
+        let mut buf = BytesMut::with_capacity(4096);
+        put_str(&mut buf, BATCH_NODE_ID, &self.node_id);
+        put_u64(&mut buf, BATCH_INCARNATION, self.incarnation);
+        let mut count = 0;
+        for record in records.into_iter().take(max_events) {
+            if count > 0 && buf.len() >= max_bytes {
+                break;
+            }
+            self.put_event(&mut buf, first_seq + count as u64, record);
+            count += 1;
+        }
+        (buf.freeze(), count)
+    }
+
+    /// One `Event` as a length-delimited field of the batch.
+    fn put_event(&self, buf: &mut BytesMut, seq: u64, record: &Record) {
+        match record {
+            Record::Publish(m) => {
+                let lens = MessageLens::of(m);
+                let body_len = nested_len(EVENT_MESSAGE_PUBLISH, lens.publish());
+                self.put_envelope(buf, seq, m.received_at_ms, body_len);
+                put_header(buf, EVENT_MESSAGE_PUBLISH, lens.publish());
+                put_header(buf, PUBLISH_MESSAGE, lens.message);
+                put_message(buf, m, &lens);
+            }
+            Record::Other(e) => {
+                let payload = payload(&e.kind);
+                self.put_envelope(buf, seq, e.timestamp_ms, payload.encoded_len());
+                payload.encode(buf);
+            }
+        }
+    }
+
+    /// The event's key and length, then its fields before the payload (`body_len` bytes).
+    fn put_envelope(&self, buf: &mut BytesMut, seq: u64, timestamp_ms: u64, body_len: usize) {
+        let id_len = self.id_prefix.len() + decimal_len(seq);
+        let len = nested_len(EVENT_ID, id_len)
+            + str_len(EVENT_NODE_ID, &self.node_id)
+            + u64_len(EVENT_INCARNATION, self.incarnation)
+            + u64_len(EVENT_SEQUENCE, seq)
+            + u64_len(EVENT_TIMESTAMP, timestamp_ms)
+            + body_len;
+        buf.reserve(nested_len(BATCH_EVENTS, len));
+        put_header(buf, BATCH_EVENTS, len);
+        put_header(buf, EVENT_ID, id_len);
+        buf.put_slice(self.id_prefix.as_bytes());
+        put_decimal(buf, seq);
+        put_str(buf, EVENT_NODE_ID, &self.node_id);
+        put_u64(buf, EVENT_INCARNATION, self.incarnation);
+        put_u64(buf, EVENT_SEQUENCE, seq);
+        put_u64(buf, EVENT_TIMESTAMP, timestamp_ms);
+    }
+}
+
+/// Encoded sizes of a `tern.types.v1.Message` (as a `message_publish` carries it: the published
+/// QoS and RETAIN, no subscription identifiers) and of its properties.
+struct MessageLens {
+    properties: usize,
+    message: usize,
+}
+
+/// `Message` field numbers.
+const MSG_TOPIC: u32 = 1;
+const MSG_PAYLOAD: u32 = 2;
+const MSG_QOS: u32 = 3;
+const MSG_RETAIN: u32 = 4;
+const MSG_PROPERTIES: u32 = 6;
+const MSG_FROM_CLIENT_ID: u32 = 7;
+const MSG_FROM_USERNAME: u32 = 8;
+const MSG_RECEIVED_AT: u32 = 9;
+/// `MessageProperties` field numbers.
+const PROP_PAYLOAD_FORMAT: u32 = 1;
+const PROP_EXPIRY: u32 = 2;
+const PROP_CONTENT_TYPE: u32 = 3;
+const PROP_RESPONSE_TOPIC: u32 = 4;
+const PROP_CORRELATION: u32 = 5;
+const PROP_USER: u32 = 6;
+/// `UserProperty` field numbers.
+const USER_KEY: u32 = 1;
+const USER_VALUE: u32 = 2;
+
+impl MessageLens {
+    fn of(m: &Message) -> Self {
+        let p = &m.properties;
+        let properties =
+            opt_u64_len(PROP_PAYLOAD_FORMAT, p.payload_format_indicator.map(u64::from))
+                + opt_u64_len(PROP_EXPIRY, p.message_expiry_interval.map(u64::from))
+                + opt_bytes_len(PROP_CONTENT_TYPE, p.content_type.as_deref().map(str::as_bytes))
+                + opt_bytes_len(
+                    PROP_RESPONSE_TOPIC,
+                    p.response_topic.as_deref().map(str::as_bytes),
+                )
+                + opt_bytes_len(PROP_CORRELATION, p.correlation_data.as_deref())
+                + p.user_properties
+                    .iter()
+                    .map(|(k, v)| nested_len(PROP_USER, user_property_len(k, v)))
+                    .sum::<usize>();
+        let message = str_len(MSG_TOPIC, &m.topic)
+            + bytes_len(MSG_PAYLOAD, &m.payload)
+            + u64_len(MSG_QOS, u64::from(u8::from(m.qos)))
+            + bool_len(MSG_RETAIN, m.retain)
+            + nested_len(MSG_PROPERTIES, properties)
+            + str_len(MSG_FROM_CLIENT_ID, &m.from_client_id)
+            + opt_bytes_len(MSG_FROM_USERNAME, m.from_username.as_deref().map(str::as_bytes))
+            + u64_len(MSG_RECEIVED_AT, m.received_at_ms);
+        Self { properties, message }
+    }
+
+    /// The `MessagePublish` around the message.
+    fn publish(&self) -> usize {
+        nested_len(PUBLISH_MESSAGE, self.message)
+    }
+}
+
+fn user_property_len(key: &str, value: &str) -> usize {
+    str_len(USER_KEY, key) + str_len(USER_VALUE, value)
+}
+
+fn put_message(buf: &mut BytesMut, m: &Message, lens: &MessageLens) {
+    let p = &m.properties;
+    put_str(buf, MSG_TOPIC, &m.topic);
+    put_bytes(buf, MSG_PAYLOAD, &m.payload);
+    put_u64(buf, MSG_QOS, u64::from(u8::from(m.qos)));
+    put_bool(buf, MSG_RETAIN, m.retain);
+    put_header(buf, MSG_PROPERTIES, lens.properties);
+    put_opt_u64(buf, PROP_PAYLOAD_FORMAT, p.payload_format_indicator.map(u64::from));
+    put_opt_u64(buf, PROP_EXPIRY, p.message_expiry_interval.map(u64::from));
+    put_opt_bytes(buf, PROP_CONTENT_TYPE, p.content_type.as_deref().map(str::as_bytes));
+    put_opt_bytes(buf, PROP_RESPONSE_TOPIC, p.response_topic.as_deref().map(str::as_bytes));
+    put_opt_bytes(buf, PROP_CORRELATION, p.correlation_data.as_deref());
+    for (k, v) in &p.user_properties {
+        put_header(buf, PROP_USER, user_property_len(k, v));
+        put_str(buf, USER_KEY, k);
+        put_str(buf, USER_VALUE, v);
+    }
+    put_str(buf, MSG_FROM_CLIENT_ID, &m.from_client_id);
+    put_opt_bytes(buf, MSG_FROM_USERNAME, m.from_username.as_deref().map(str::as_bytes));
+    put_u64(buf, MSG_RECEIVED_AT, m.received_at_ms);
+}
+
+// Sizes and writers of proto3 fields: scalars and strings at their default value are left out;
+// `optional` fields are written whenever present.
+
+/// Wire types.
+const VARINT: u64 = 0;
+const LENGTH_DELIMITED: u64 = 2;
+
+fn encoded_len_varint(v: u64) -> usize {
+    // 7 bits per byte; 0 takes one byte.
+    (v | 1).ilog2() as usize / 7 + 1
+}
+
+fn encode_varint(mut v: u64, buf: &mut BytesMut) {
+    while v >= 0x80 {
+        buf.put_u8((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.put_u8(v as u8);
+}
+
+fn key_len(tag: u32) -> usize {
+    encoded_len_varint(u64::from(tag) << 3)
+}
+
+fn encode_key(tag: u32, wire_type: u64, buf: &mut BytesMut) {
+    encode_varint(u64::from(tag) << 3 | wire_type, buf);
+}
+
+fn nested_len(tag: u32, len: usize) -> usize {
+    key_len(tag) + encoded_len_varint(len as u64) + len
+}
+
+fn bytes_len(tag: u32, bytes: &[u8]) -> usize {
+    if bytes.is_empty() { 0 } else { nested_len(tag, bytes.len()) }
+}
+
+fn str_len(tag: u32, s: &str) -> usize {
+    bytes_len(tag, s.as_bytes())
+}
+
+fn opt_bytes_len(tag: u32, bytes: Option<&[u8]>) -> usize {
+    bytes.map_or(0, |b| nested_len(tag, b.len()))
+}
+
+fn u64_len(tag: u32, v: u64) -> usize {
+    if v == 0 { 0 } else { key_len(tag) + encoded_len_varint(v) }
+}
+
+fn opt_u64_len(tag: u32, v: Option<u64>) -> usize {
+    v.map_or(0, |v| key_len(tag) + encoded_len_varint(v))
+}
+
+fn bool_len(tag: u32, b: bool) -> usize {
+    if b { key_len(tag) + 1 } else { 0 }
+}
+
+/// The key and length of a length-delimited field.
+fn put_header(buf: &mut BytesMut, tag: u32, len: usize) {
+    encode_key(tag, LENGTH_DELIMITED, buf);
+    encode_varint(len as u64, buf);
+}
+
+fn put_bytes(buf: &mut BytesMut, tag: u32, bytes: &[u8]) {
+    if !bytes.is_empty() {
+        put_header(buf, tag, bytes.len());
+        buf.put_slice(bytes);
+    }
+}
+
+fn put_str(buf: &mut BytesMut, tag: u32, s: &str) {
+    put_bytes(buf, tag, s.as_bytes());
+}
+
+fn put_opt_bytes(buf: &mut BytesMut, tag: u32, bytes: Option<&[u8]>) {
+    if let Some(bytes) = bytes {
+        put_header(buf, tag, bytes.len());
+        buf.put_slice(bytes);
+    }
+}
+
+fn put_u64(buf: &mut BytesMut, tag: u32, v: u64) {
+    if v != 0 {
+        put_opt_u64(buf, tag, Some(v));
+    }
+}
+
+fn put_opt_u64(buf: &mut BytesMut, tag: u32, v: Option<u64>) {
+    if let Some(v) = v {
+        encode_key(tag, VARINT, buf);
+        encode_varint(v, buf);
+    }
+}
+
+fn put_bool(buf: &mut BytesMut, tag: u32, b: bool) {
+    if b {
+        encode_key(tag, VARINT, buf);
+        buf.put_u8(1);
+    }
+}
+
+fn decimal_len(v: u64) -> usize {
+    v.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+fn put_decimal(buf: &mut BytesMut, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    buf.put_slice(&digits[start..]);
+}
+
+fn message(m: &Message, qos: mqtt_codec::QoS, retain: bool, ids: &[u32]) -> types::Message {
+    let p = &m.properties;
+    types::Message {
+        topic: m.topic.to_string(),
+        payload: m.payload.clone(),
+        qos: i32::from(u8::from(qos)),
+        retain,
+        dup: false,
+        properties: Some(types::MessageProperties {
+            payload_format_indicator: p.payload_format_indicator.map(u32::from),
+            message_expiry_interval: p.message_expiry_interval,
+            content_type: p.content_type.as_ref().map(ToString::to_string),
+            response_topic: p.response_topic.as_ref().map(ToString::to_string),
+            correlation_data: p.correlation_data.clone(),
+            user_properties: p
+                .user_properties
+                .iter()
+                .map(|(k, v)| types::UserProperty { key: k.to_string(), value: v.to_string() })
+                .collect(),
+            subscription_identifiers: ids.to_vec(),
+        }),
+        from_client_id: m.from_client_id.to_string(),
+        from_username: m.from_username.as_ref().map(ToString::to_string),
+        received_at_ms: m.received_at_ms,
+    }
+}
+
+fn delivered(d: &Delivery) -> types::Message {
+    message(&d.message, d.qos, d.retain, &d.subscription_ids)
+}
+
+fn subscription(s: &SubscriptionEvent) -> types::Subscription {
+    let share_group = match s.filter.strip_prefix("$share/").and_then(|r| r.split_once('/')) {
+        Some((group, _)) => group.to_string(),
+        None if s.filter.starts_with("$queue/") => "$queue".to_string(),
+        None => String::new(),
+    };
+    types::Subscription {
+        topic_filter: s.filter.to_string(),
+        qos: i32::from(u8::from(s.options.qos)),
+        no_local: s.options.no_local,
+        retain_as_published: s.options.retain_as_published,
+        retain_handling: u32::from(s.retain_handling),
+        subscription_identifier: s.options.subscription_id.unwrap_or(0),
+        share_group,
+    }
+}
+
+/// An event's payload as the generated prost type.
+pub(crate) fn payload(event: &Event) -> Payload {
+    let info = |c: &crate::auth::ClientIdentity| Some(client_info(c, false));
+    match event {
+        Event::ClientConnect { client } => {
+            Payload::ClientConnect(pb::ClientConnect { client: info(client) })
+        }
+        Event::ClientConnack { client, reason_code, session_present } => {
+            Payload::ClientConnack(pb::ClientConnack {
+                client: info(client),
+                reason_code: u32::from(*reason_code),
+                session_present: *session_present,
+            })
+        }
+        Event::ClientConnected { client, session_present, keepalive, session_expiry_interval } => {
+            Payload::ClientConnected(pb::ClientConnected {
+                client: info(client),
+                session_present: *session_present,
+                keepalive: u32::from(*keepalive),
+                session_expiry_interval: *session_expiry_interval,
+            })
+        }
+        Event::ClientDisconnected { client, reason_code, reason, graceful } => {
+            Payload::ClientDisconnected(pb::ClientDisconnected {
+                client: info(client),
+                reason_code: u32::from(*reason_code),
+                reason: reason.to_string(),
+                graceful: *graceful,
+            })
+        }
+        Event::ClientSubscribe { client, subscriptions } => {
+            Payload::ClientSubscribe(pb::ClientSubscribe {
+                client: info(client),
+                subscriptions: subscriptions.iter().map(subscription).collect(),
+            })
+        }
+        Event::ClientUnsubscribe { client, filters } => {
+            Payload::ClientUnsubscribe(pb::ClientUnsubscribe {
+                client: info(client),
+                topic_filters: filters.iter().map(ToString::to_string).collect(),
+            })
+        }
+        Event::SessionSubscribed { client, subscription: s } => {
+            Payload::SessionSubscribed(pb::SessionSubscribed {
+                client: info(client),
+                subscription: Some(subscription(s)),
+            })
+        }
+        Event::SessionUnsubscribed { client, filter } => {
+            Payload::SessionUnsubscribed(pb::SessionUnsubscribed {
+                client: info(client),
+                topic_filter: filter.to_string(),
+            })
+        }
+        Event::SessionTerminated { client, reason } => {
+            Payload::SessionTerminated(pb::SessionTerminated {
+                client: info(client),
+                reason: reason.to_string(),
+            })
+        }
+        Event::MessagePublish { message: m } => Payload::MessagePublish(pb::MessagePublish {
+            message: Some(message(m, m.qos, m.retain, &[])),
+        }),
+        Event::MessageDelivered { client, delivery } => {
+            Payload::MessageDelivered(pb::MessageDelivered {
+                client: info(client),
+                message: Some(delivered(delivery)),
+            })
+        }
+        Event::MessageAcked { client, delivery } => Payload::MessageAcked(pb::MessageAcked {
+            client: info(client),
+            message: Some(delivered(delivery)),
+        }),
+        Event::MessageDropped { client_id, message: m, reason } => {
+            Payload::MessageDropped(pb::MessageDropped {
+                client: client_id.as_ref().map(|id| types::ClientInfo {
+                    client_id: id.to_string(),
+                    ..Default::default()
+                }),
+                message: Some(message(m, m.qos, m.retain, &[])),
+                reason: reason.to_string(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::Arc, time::Instant};
+
+    use bytestring::ByteString;
+    use mqtt_codec::{PublishProperties, QoS};
+    use prost::Message as _;
+
+    use super::*;
+
+    /// What the prost types encode for the same records: the reference.
+    fn reference(writer: &BatchWriter, first_seq: u64, records: &[Record]) -> pb::EventBatch {
+        let node = &*writer.node_id;
+        pb::EventBatch {
+            node_id: node.to_string(),
+            incarnation: writer.incarnation,
+            events: records
+                .iter()
+                .zip(first_seq..)
+                .map(|(record, seq)| {
+                    let (timestamp_ms, payload) = match record {
+                        Record::Publish(m) => (
+                            m.received_at_ms,
+                            payload(&Event::MessagePublish { message: Arc::clone(m) }),
+                        ),
+                        Record::Other(e) => (e.timestamp_ms, payload(&e.kind)),
+                    };
+                    pb::Event {
+                        id: format!("{node}/{}/{seq}", writer.incarnation),
+                        node_id: node.to_string(),
+                        incarnation: writer.incarnation,
+                        sequence: seq,
+                        timestamp_ms,
+                        payload: Some(payload),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    fn published(topic: &str, payload: &'static [u8], properties: PublishProperties) -> Record {
+        Record::Publish(Arc::new(Message {
+            topic: topic.into(),
+            payload: Bytes::from_static(payload),
+            qos: QoS::AtLeastOnce,
+            retain: true,
+            properties,
+            publisher: None,
+            from_client_id: "c1".into(),
+            from_username: Some("alice".into()),
+            received_at: Instant::now(),
+            received_at_ms: 1_764_000_000_123,
+        }))
+    }
+
+    #[test]
+    fn hand_encoded_batches_are_what_prost_encodes() {
+        let rich = PublishProperties {
+            payload_format_indicator: Some(true),
+            message_expiry_interval: Some(300),
+            response_topic: Some("reply/to".into()),
+            correlation_data: Some(Bytes::from_static(b"\x00\x01corr")),
+            user_properties: vec![
+                ("k".into(), "v".into()),
+                (ByteString::new(), ByteString::new()),
+                ("long".into(), "x".repeat(300).into()),
+            ],
+            content_type: Some(String::new().into()),
+            ..PublishProperties::default()
+        };
+        let bare = Record::Publish(Arc::new(Message {
+            topic: "t".into(),
+            payload: Bytes::new(),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            properties: PublishProperties::default(),
+            publisher: None,
+            from_client_id: ByteString::new(),
+            from_username: None,
+            received_at: Instant::now(),
+            received_at_ms: 0,
+        }));
+        let big: &'static [u8] = Box::leak(vec![7u8; 70_000].into_boxed_slice());
+        let records = vec![
+            published("a/b", b"hello", PublishProperties::default()),
+            published("sensors/1/temp", b"21.5", rich),
+            bare,
+            published("big", big, PublishProperties::default()),
+            Record::of(BrokerEvent {
+                timestamp_ms: 5,
+                kind: Event::MessageDropped {
+                    client_id: Some("sub".into()),
+                    message: crate::test_util::message("x/y", QoS::ExactlyOnce, false),
+                    reason: "queue_full",
+                },
+            }),
+            // A publish event with its own timestamp keeps it.
+            Record::of(BrokerEvent {
+                timestamp_ms: 9,
+                kind: Event::MessagePublish {
+                    message: crate::test_util::message("z", QoS::AtMostOnce, false),
+                },
+            }),
+        ];
+        assert!(matches!(records[5], Record::Other(_)));
+        for (node, incarnation, first_seq) in
+            [("n1", 1_764_000_000_000, 1), ("", 0, 0), ("node-β", 7, 99_999_999_999)]
+        {
+            let writer = BatchWriter::new(node, incarnation);
+            let (bytes, count) = writer.batch(first_seq, &records, 100, usize::MAX);
+            assert_eq!(count, records.len());
+            let expected = reference(&writer, first_seq, &records);
+            assert_eq!(pb::EventBatch::decode(bytes.clone()).ok().as_ref(), Some(&expected));
+            assert_eq!(&bytes[..], &expected.encode_to_vec()[..], "byte for byte");
+        }
+    }
+
+    #[test]
+    fn batches_stop_at_the_event_and_byte_limits() {
+        let writer = BatchWriter::new("n1", 1);
+        let records: Vec<Record> =
+            (0..10).map(|_| published("t", b"0123456789", PublishProperties::default())).collect();
+        let (_, count) = writer.batch(1, &records, 4, usize::MAX);
+        assert_eq!(count, 4);
+        let (one, count) = writer.batch(1, &records, 100, 1);
+        assert_eq!(count, 1, "always at least one event");
+        let (bytes, count) = writer.batch(1, &records, 100, one.len() * 3);
+        assert!(count > 1 && count < 10, "stopped by bytes at {count}");
+        assert_eq!(pb::EventBatch::decode(bytes).map(|b| b.events.len()).ok(), Some(count));
+    }
+
+    #[test]
+    fn varints_are_what_prost_writes() {
+        for v in [0, 1, 127, 128, 300, 16_383, 16_384, u64::from(u32::MAX), u64::MAX] {
+            let mut buf = BytesMut::new();
+            encode_varint(v, &mut buf);
+            let mut reference = Vec::new();
+            prost::encoding::encode_varint(v, &mut reference);
+            assert_eq!(&buf[..], &reference[..], "{v}");
+            assert_eq!(encoded_len_varint(v), reference.len(), "{v}");
+        }
+    }
+
+    #[test]
+    fn decimal_digits() {
+        for v in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX] {
+            let mut buf = BytesMut::new();
+            put_decimal(&mut buf, v);
+            assert_eq!(&buf[..], v.to_string().as_bytes());
+            assert_eq!(decimal_len(v), v.to_string().len());
+        }
+    }
+}
