@@ -101,10 +101,7 @@ async fn serve(
     }
     let store = match &config.redis {
         Some(redis) => {
-            let store = tern_config_store::RedisStore::start(
-                tern_config_store::redis_store::RedisSettings::from_config(redis),
-                shutdown.clone(),
-            )?;
+            let store = tern_config_store::RedisStore::from_config(redis, shutdown.clone())?;
             let settings = auth_service::store::StoreSettings {
                 file: config.source.clone(),
                 base_dir: std::env::current_dir().context("cannot read the working directory")?,

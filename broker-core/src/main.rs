@@ -155,10 +155,7 @@ async fn serve(
         None => None,
     };
     if let Some(redis) = &config.redis {
-        let store = tern_config_store::RedisStore::start(
-            tern_config_store::redis_store::RedisSettings::from_config(redis),
-            shutdown.clone(),
-        )?;
+        let store = tern_config_store::RedisStore::from_config(redis, shutdown.clone())?;
         let set_level: broker_core::config_follow::SetLevel =
             Box::new(move |level| telemetry.set_level(level).map_err(|e| e.to_string()));
         let follower = broker_core::config_follow::follower(

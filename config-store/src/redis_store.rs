@@ -172,6 +172,14 @@ struct Inner {
 }
 
 impl RedisStore {
+    /// [`RedisStore::start`] on the settings of `redis {}`.
+    pub fn from_config(
+        redis: &tern_config::RedisConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StoreError> {
+        Self::start(RedisSettings::from_config(redis), shutdown)
+    }
+
     /// Starts the store: connects in the background (a Redis that is down is not an error: the
     /// snapshot stays empty and disconnected until it comes up) and keeps the snapshot current
     /// until `shutdown`.

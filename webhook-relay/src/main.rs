@@ -98,10 +98,7 @@ async fn serve(
     tracing::info!(addr = %listener.local_addr()?, "webhook-relay listening");
     let shutdown = tokio_util::sync::CancellationToken::new();
     if let Some(redis) = &config.redis {
-        let store = tern_config_store::RedisStore::start(
-            tern_config_store::redis_store::RedisSettings::from_config(redis),
-            shutdown.clone(),
-        )?;
+        let store = tern_config_store::RedisStore::from_config(redis, shutdown.clone())?;
         let follower = webhook_relay::follow::Follower {
             relay: relay.clone(),
             file: config.source.clone(),

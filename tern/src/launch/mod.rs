@@ -253,11 +253,9 @@ pub async fn start(
     };
     let store: Arc<dyn tern_config_store::ConfigStore> = match &config.redis {
         Some(redis) => Arc::new(
-            tern_config_store::RedisStore::start(
-                tern_config_store::redis_store::RedisSettings::from_config(redis),
-                running.shutdown.clone(),
-            )
-            .map_err(|e| LaunchError::Start { service: "config store", message: e.to_string() })?,
+            tern_config_store::RedisStore::from_config(redis, running.shutdown.clone()).map_err(
+                |e| LaunchError::Start { service: "config store", message: e.to_string() },
+            )?,
         ),
         None => Arc::new(tern_config_store::MemoryStore::new()),
     };
