@@ -119,7 +119,7 @@ async fn append(inner: &Arc<Inner>, batch: EventBatch) -> Result<(u64, u64), Sta
         // pending deliveries were dropped.
         let targets = node.targets.read();
         let names: Vec<Arc<str>> = targets.iter().map(|t| Arc::clone(&t.name)).collect();
-        let appended = node.outbox.append(&batch, now_ms(), &names, |event| {
+        let appended = node.outbox.append(batch, now_ms(), &names, |event| {
             targets
                 .iter()
                 .enumerate()

@@ -116,12 +116,13 @@ impl Outbox {
         Ok(Self { db: Arc::new(database), next_offset: Arc::new(Mutex::new(next)) })
     }
 
-    /// Appends a broker's batch: skips events of this node and incarnation already accepted,
+    /// Appends a broker's batch (taken, so accepted events move into their `Arc`s without a
+    /// copy): skips events of this node and incarnation already accepted,
     /// logs the rest, queues a delivery for every target (index into `targets`) that `route`
     /// names, and commits durably.
     pub fn append(
         &self,
-        batch: &EventBatch,
+        batch: EventBatch,
         now_ms: u64,
         targets: &[Arc<str>],
         route: impl Fn(&Event) -> Vec<usize>,
@@ -133,21 +134,22 @@ impl Outbox {
         let mut offset = *next;
         {
             let mut accepted = tx.open_table(ACCEPTED).map_err(db)?;
-            let key = (batch.node_id.as_str(), batch.incarnation);
+            let EventBatch { node_id, incarnation, events } = batch;
+            let key = (node_id.as_str(), incarnation);
             let mut last = accepted.get(key).map_err(db)?.map_or(0, |v| v.value());
             let mut log = tx.open_table(LOG).map_err(db)?;
             let mut pending = tx.open_table(PENDING).map_err(db)?;
-            for event in &batch.events {
+            for event in events {
                 if event.sequence <= last {
                     continue;
                 }
                 last = event.sequence;
                 log.insert(offset, event.encode_to_vec().as_slice()).map_err(db)?;
-                for target in route(event).into_iter().filter_map(|i| targets.get(i)) {
+                for target in route(&event).into_iter().filter_map(|i| targets.get(i)) {
                     pending.insert((&**target, offset), now_ms).map_err(db)?;
                     out.queued += 1;
                 }
-                out.accepted.push((offset, Arc::new(event.clone())));
+                out.accepted.push((offset, Arc::new(event)));
                 offset += 1;
             }
             accepted.insert(key, last).map_err(db)?;
