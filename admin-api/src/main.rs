@@ -45,38 +45,22 @@ fn main() -> ExitCode {
         println!("ok");
         return ExitCode::SUCCESS;
     }
-    let tern_log = env.get("TERN_LOG").map(str::to_owned);
-    let telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
+    let telemetry = match tern_telemetry::service::start_logging("admin-api", &loaded, &env) {
         Ok(telemetry) => telemetry,
-        Err(error) => {
-            eprintln!("admin-api: {error}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    for warning in &loaded.warnings {
-        tracing::warn!("{warning}");
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(error) => {
-            eprintln!("admin-api: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+    let runtime = match tern_telemetry::service::runtime("admin-api") {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
     };
-    match runtime.block_on(serve(loaded.config, http, env, telemetry)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("admin-api: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    tern_telemetry::service::run("admin-api", &runtime, serve(loaded.config, http, env, telemetry))
 }
 
 async fn serve(
     config: tern_config::Config,
     http: tern_config::HttpServerConfig,
     env: tern_config::Env,
-    telemetry: tern_telemetry::Telemetry,
+    telemetry: std::sync::Arc<tern_telemetry::Telemetry>,
 ) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let state = admin_api::state_from_config(&config, shutdown.clone())?;

@@ -32,12 +32,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(error) => {
-            eprintln!("auth-service: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+    let runtime = match tern_telemetry::service::runtime("auth-service") {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
     };
     if args.check_config {
         for warning in &loaded.warnings {
@@ -54,24 +51,11 @@ fn main() -> ExitCode {
             }
         };
     }
-    let tern_log = env.get("TERN_LOG").map(str::to_owned);
-    let telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
-        Ok(telemetry) => std::sync::Arc::new(telemetry),
-        Err(error) => {
-            eprintln!("auth-service: {error}");
-            return ExitCode::from(2);
-        }
+    let telemetry = match tern_telemetry::service::start_logging("auth-service", &loaded, &env) {
+        Ok(telemetry) => telemetry,
+        Err(code) => return code,
     };
-    for warning in &loaded.warnings {
-        tracing::warn!("{warning}");
-    }
-    match runtime.block_on(serve(loaded.config, env, telemetry)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("auth-service: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    tern_telemetry::service::run("auth-service", &runtime, serve(loaded.config, env, telemetry))
 }
 
 async fn serve(

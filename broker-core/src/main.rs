@@ -51,31 +51,15 @@ fn main() -> ExitCode {
         println!("ok");
         return ExitCode::SUCCESS;
     }
-    let tern_log = env.get("TERN_LOG").map(str::to_owned);
-    let telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
-        Ok(telemetry) => Arc::new(telemetry),
-        Err(error) => {
-            eprintln!("broker-core: {error}");
-            return ExitCode::from(2);
-        }
+    let telemetry = match tern_telemetry::service::start_logging("broker-core", &loaded, &env) {
+        Ok(telemetry) => telemetry,
+        Err(code) => return code,
     };
-    for warning in &loaded.warnings {
-        tracing::warn!("{warning}");
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(error) => {
-            eprintln!("broker-core: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+    let runtime = match tern_telemetry::service::runtime("broker-core") {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
     };
-    match runtime.block_on(serve(loaded.config, env, telemetry)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("broker-core: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    tern_telemetry::service::run("broker-core", &runtime, serve(loaded.config, env, telemetry))
 }
 
 /// Whether the configuration asks for authentication or ACLs (which only auth-service enforces).

@@ -15,6 +15,7 @@
 
 pub mod prometheus;
 mod rotate;
+pub mod service;
 
 use tern_config::{LogConfig, LogLevel, LogTarget};
 use tracing_subscriber::{EnvFilter, Layer as _, layer::SubscriberExt as _, reload};

@@ -52,31 +52,15 @@ fn main() -> ExitCode {
         }
         return ExitCode::from(2);
     }
-    let tern_log = env.get("TERN_LOG").map(str::to_owned);
-    let telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
-        Ok(telemetry) => Arc::new(telemetry),
-        Err(error) => {
-            eprintln!("webhook-relay: {error}");
-            return ExitCode::from(2);
-        }
+    let telemetry = match tern_telemetry::service::start_logging("webhook-relay", &loaded, &env) {
+        Ok(telemetry) => telemetry,
+        Err(code) => return code,
     };
-    for warning in &loaded.warnings {
-        tracing::warn!("{warning}");
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(error) => {
-            eprintln!("webhook-relay: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+    let runtime = match tern_telemetry::service::runtime("webhook-relay") {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
     };
-    match runtime.block_on(serve(loaded.config, env, Arc::clone(&telemetry))) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("webhook-relay: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    tern_telemetry::service::run("webhook-relay", &runtime, serve(loaded.config, env, telemetry))
 }
 
 async fn serve(
