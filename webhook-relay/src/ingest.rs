@@ -5,7 +5,6 @@
 
 use std::sync::{Arc, atomic::Ordering::Relaxed};
 
-use futures_util::FutureExt as _;
 use proto::events::v1::{Ack, EventBatch, EventType, event_ingest_server::EventIngest};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -15,7 +14,11 @@ use crate::{delivery::now_ms, route, server::Inner};
 
 /// Most events a broker's batches grouped into one outbox commit have (batches that arrive while
 /// a commit runs are made durable together: fewer fsyncs when a broker streams fast).
-const MAX_GROUPED_EVENTS: usize = 8192;
+const MAX_GROUPED_EVENTS: usize = 65_536;
+
+/// Most batches read off a broker's stream ahead of the commit (each at most one broker batch,
+/// 1 MiB): the stream is read and decoded while the previous commit's fsync runs.
+const READ_AHEAD_BATCHES: usize = 64;
 
 /// The gRPC service.
 #[derive(Debug, Clone)]
@@ -36,9 +39,24 @@ impl EventIngest for IngestService {
         &self,
         request: Request<Streaming<EventBatch>>,
     ) -> Result<Response<Self::PublishStream>, Status> {
-        let mut batches = request.into_inner();
+        let mut stream = request.into_inner();
         let (tx, rx) = mpsc::channel(16);
         let inner = Arc::clone(&self.inner);
+        // The reader: decodes batches while the committer below waits on the disk.
+        let (ahead, mut batches) = mpsc::channel(READ_AHEAD_BATCHES);
+        let stopping = inner.stopping.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    () = stopping.cancelled() => return,
+                    next = stream.message() => next,
+                };
+                let end = !matches!(next, Ok(Some(_)));
+                if ahead.send(next).await.is_err() || end {
+                    return;
+                }
+            }
+        });
         tokio::spawn(async move {
             let mut wanted = inner.wanted.subscribe();
             let mut last =
@@ -53,7 +71,10 @@ impl EventIngest for IngestService {
                     Some(next) => next,
                     None => tokio::select! {
                         () = inner.stopping.cancelled() => return,
-                        batch = batches.message() => batch,
+                        batch = batches.recv() => match batch {
+                            Some(batch) => batch,
+                            None => return,
+                        },
                         changed = wanted.changed() => {
                             if changed.is_err() {
                                 return;
@@ -76,15 +97,15 @@ impl EventIngest for IngestService {
                 };
                 // Batches that arrived meanwhile join this one: one durable commit for them all.
                 while batch.events.len() < MAX_GROUPED_EVENTS {
-                    match batches.message().now_or_never() {
-                        None => break,
-                        Some(Ok(Some(more)))
+                    match batches.try_recv() {
+                        Err(_) => break,
+                        Ok(Ok(Some(more)))
                             if more.node_id == batch.node_id
                                 && more.incarnation == batch.incarnation =>
                         {
                             batch.events.extend(more.events);
                         }
-                        Some(other) => {
+                        Ok(other) => {
                             carried = Some(other);
                             break;
                         }

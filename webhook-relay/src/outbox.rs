@@ -5,27 +5,126 @@
 //! Appends commit with `Durability::Immediate` before the broker is acknowledged; completions
 //! commit without an fsync of their own (they become durable with the next append), so a crash can
 //! only cause a redelivery, never a loss.
+//!
+//! The log is kept in **chunks**: the events one append accepted are one row, under the offset of
+//! their first event, and what a target still owes of a chunk is one row too (a bitmap over the
+//! chunk's events). An append therefore writes a couple of rows however many events it carries,
+//! instead of two B-tree inserts per event, which is what bounded the relay's intake before.
+//! Offsets stay per event: every method takes and returns event offsets as before.
 
-use std::{path::Path, sync::Arc};
+use std::{collections::BTreeMap, path::Path, sync::Arc};
 
 use parking_lot::Mutex;
 use prost::Message as _;
 use proto::events::v1::{Event, EventBatch};
 use redb::{
     Database, Durability, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _,
-    TableDefinition,
+    TableDefinition, TableHandle as _,
 };
 
-/// offset → encoded `Event`.
-const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+/// offset of a chunk's first event → the chunk (see [`Chunk`]).
+const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("chunks");
 /// (node id, incarnation) → highest accepted sequence.
 const ACCEPTED: TableDefinition<(&str, u64), u64> = TableDefinition::new("accepted");
-/// (target, offset) → when the event entered the outbox (epoch ms; `max_age` counts from here).
-const PENDING: TableDefinition<(&str, u64), u64> = TableDefinition::new("pending");
+/// (target, chunk) → (when the chunk entered the outbox, epoch ms — `max_age` counts from here;
+/// bitmap: bit `i` set = the chunk's event `i` is still owed to the target).
+const PENDING: TableDefinition<(&str, u64), (u64, &[u8])> = TableDefinition::new("owed");
 /// (target, offset) → (reason, dead since epoch ms, encoded `Event`).
 const DEAD: TableDefinition<(&str, u64), (&str, u64, &[u8])> = TableDefinition::new("dead");
-/// Counters that must survive pruning ("next_offset").
+/// Counters that must survive pruning ("next_offset", "log_events").
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The tables of outboxes written before chunks (one row per event); converted at open.
+const LEGACY_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+const LEGACY_PENDING: TableDefinition<(&str, u64), u64> = TableDefinition::new("pending");
+
+/// Most events in one chunk: an append of more makes several (a delivery page reads a whole
+/// chunk, so chunks stay small).
+const CHUNK_EVENTS: usize = 2048;
+
+/// A chunk's bytes: `count` (u32 LE), the newest event's `timestamp_ms` (u64 LE), `count` end
+/// positions (u32 LE, relative to the data), then the events' protobuf encodings back to back.
+struct Chunk;
+
+impl Chunk {
+    const HEADER: usize = 12;
+
+    fn encode(events: &[Event]) -> Vec<u8> {
+        let data: usize = events.iter().map(prost::Message::encoded_len).sum();
+        let mut out = Vec::with_capacity(Self::HEADER + 4 * events.len() + data);
+        out.extend_from_slice(&u32::try_from(events.len()).unwrap_or(u32::MAX).to_le_bytes());
+        let newest = events.iter().map(|e| e.timestamp_ms).max().unwrap_or(0);
+        out.extend_from_slice(&newest.to_le_bytes());
+        let mut end = 0usize;
+        for event in events {
+            end += event.encoded_len();
+            out.extend_from_slice(&u32::try_from(end).unwrap_or(u32::MAX).to_le_bytes());
+        }
+        for event in events {
+            // Cannot fail: the Vec grows.
+            let _ = event.encode(&mut out);
+        }
+        out
+    }
+
+    /// How many events, and the newest timestamp (zeros for bytes too short to be a chunk).
+    fn header(bytes: &[u8]) -> (u64, u64) {
+        let count =
+            bytes.get(..4).map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap_or([0; 4])));
+        let newest =
+            bytes.get(4..12).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+        (u64::from(count), newest)
+    }
+
+    /// The encoding of event `index`, if the chunk has it.
+    fn event(bytes: &[u8], index: u64) -> Option<&[u8]> {
+        let (count, _) = Self::header(bytes);
+        if index >= count {
+            return None;
+        }
+        let index = usize::try_from(index).ok()?;
+        let count = usize::try_from(count).ok()?;
+        let position = |i: usize| -> Option<usize> {
+            let at = Self::HEADER + 4 * i;
+            Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize)
+        };
+        let start = if index == 0 { 0 } else { position(index - 1)? };
+        let data = Self::HEADER + 4 * count;
+        bytes.get(data + start..data + position(index)?)
+    }
+}
+
+fn bit(bits: &[u8], i: u64) -> bool {
+    usize::try_from(i / 8)
+        .ok()
+        .and_then(|byte| bits.get(byte))
+        .is_some_and(|b| b & (1 << (i % 8)) != 0)
+}
+
+/// Sets bit `i`; returns whether it was clear.
+fn set_bit(bits: &mut Vec<u8>, i: u64) -> bool {
+    let byte = usize::try_from(i / 8).unwrap_or(usize::MAX);
+    if bits.len() <= byte {
+        bits.resize(byte + 1, 0);
+    }
+    let was = bits[byte] & (1 << (i % 8)) != 0;
+    bits[byte] |= 1 << (i % 8);
+    !was
+}
+
+/// Clears bit `i`; returns whether it was set.
+fn clear_bit(bits: &mut [u8], i: u64) -> bool {
+    let Some(b) = usize::try_from(i / 8).ok().and_then(|byte| bits.get_mut(byte)) else {
+        return false;
+    };
+    let was = *b & (1 << (i % 8)) != 0;
+    *b &= !(1 << (i % 8));
+    was
+}
+
+fn ones(bits: &[u8]) -> u64 {
+    bits.iter().map(|b| u64::from(b.count_ones())).sum()
+}
 
 /// Why the outbox failed.
 #[derive(Debug, thiserror::Error)]
@@ -96,14 +195,50 @@ pub struct Outbox {
     next_offset: Arc<Mutex<u64>>,
 }
 
+/// The chunk holding `offset`: its key and bytes, if the log has it.
+fn chunk_of(
+    log: &impl redb::ReadableTable<u64, &'static [u8]>,
+    offset: u64,
+) -> Result<Option<(u64, Vec<u8>)>, OutboxError> {
+    let Some(entry) = log.range(..=offset).map_err(db)?.next_back() else { return Ok(None) };
+    let (key, value) = entry.map_err(db)?;
+    let (first, bytes) = (key.value(), value.value());
+    Ok((offset - first < Chunk::header(bytes).0).then(|| (first, bytes.to_vec())))
+}
+
+/// The pending row of `target` that would hold `offset` (the last at or before it), if any.
+fn owed_row(
+    pending: &impl redb::ReadableTable<(&'static str, u64), (u64, &'static [u8])>,
+    target: &str,
+    offset: u64,
+) -> Result<Option<(u64, u64, Vec<u8>)>, OutboxError> {
+    let Some(entry) = pending.range((target, 0)..=(target, offset)).map_err(db)?.next_back() else {
+        return Ok(None);
+    };
+    let (key, value) = entry.map_err(db)?;
+    let (enqueued, bits) = value.value();
+    Ok(Some((key.value().1, enqueued, bits.to_vec())))
+}
+
+fn add_meta(
+    meta: &mut redb::Table<'_, &'static str, u64>,
+    key: &str,
+    delta: i64,
+) -> Result<(), OutboxError> {
+    let now = meta.get(key).map_err(db)?.map_or(0, |v| v.value());
+    meta.insert(key, now.saturating_add_signed(delta)).map_err(db)?;
+    Ok(())
+}
+
 impl Outbox {
-    /// Opens (or creates) the outbox file.
+    /// Opens (or creates) the outbox file; an outbox written before chunks is converted.
     pub fn open(path: &Path) -> Result<Self, OutboxError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| OutboxError::Db(redb::Error::Io(e)))?;
         }
         let database = Database::create(path).map_err(db)?;
-        let tx = database.begin_write().map_err(db)?;
+        let mut tx = database.begin_write().map_err(db)?;
+        tx.set_durability(Durability::Immediate).map_err(db)?;
         let next = {
             tx.open_table(LOG).map_err(db)?;
             tx.open_table(ACCEPTED).map_err(db)?;
@@ -112,14 +247,51 @@ impl Outbox {
             let meta = tx.open_table(META).map_err(db)?;
             meta.get("next_offset").map_err(db)?.map_or(1, |v| v.value())
         };
+        Self::convert_legacy(&tx)?;
         tx.commit().map_err(db)?;
         Ok(Self { db: Arc::new(database), next_offset: Arc::new(Mutex::new(next)) })
     }
 
+    /// Moves an outbox of one row per event into chunks of one event each (offsets kept).
+    fn convert_legacy(tx: &redb::WriteTransaction) -> Result<(), OutboxError> {
+        let names: Vec<String> =
+            tx.list_tables().map_err(db)?.map(|t| t.name().to_string()).collect();
+        if !names.iter().any(|n| n == LEGACY_LOG.name()) {
+            return Ok(());
+        }
+        let mut converted = 0i64;
+        {
+            let old_log = tx.open_table(LEGACY_LOG).map_err(db)?;
+            let mut log = tx.open_table(LOG).map_err(db)?;
+            for entry in old_log.iter().map_err(db)? {
+                let (key, value) = entry.map_err(db)?;
+                let Ok(event) = Event::decode(value.value()) else { continue };
+                log.insert(key.value(), Chunk::encode(&[event]).as_slice()).map_err(db)?;
+                converted += 1;
+            }
+            if names.iter().any(|n| n == LEGACY_PENDING.name()) {
+                let old = tx.open_table(LEGACY_PENDING).map_err(db)?;
+                let mut pending = tx.open_table(PENDING).map_err(db)?;
+                for entry in old.iter().map_err(db)? {
+                    let (key, value) = entry.map_err(db)?;
+                    let (target, offset) = key.value();
+                    pending
+                        .insert((target, offset), (value.value(), [1u8].as_slice()))
+                        .map_err(db)?;
+                }
+            }
+            add_meta(&mut tx.open_table(META).map_err(db)?, "log_events", converted)?;
+        }
+        tx.delete_table(LEGACY_LOG).map_err(db)?;
+        tx.delete_table(LEGACY_PENDING).map_err(db)?;
+        tracing::info!(events = converted, "outbox converted to chunks");
+        Ok(())
+    }
+
     /// Appends a broker's batch (taken, so accepted events move into their `Arc`s without a
     /// copy): skips events of this node and incarnation already accepted,
-    /// logs the rest, queues a delivery for every target (index into `targets`) that `route`
-    /// names, and commits durably.
+    /// logs the rest as one chunk, queues a delivery for every target (index into `targets`) that
+    /// `route` names, and commits durably.
     pub fn append(
         &self,
         batch: EventBatch,
@@ -131,33 +303,47 @@ impl Outbox {
         let mut out = Appended::default();
         let mut tx = self.db.begin_write().map_err(db)?;
         tx.set_durability(Durability::Immediate).map_err(db)?;
-        let mut offset = *next;
+        let first = *next;
         {
             let mut accepted = tx.open_table(ACCEPTED).map_err(db)?;
-            let EventBatch { node_id, incarnation, events } = batch;
+            let EventBatch { node_id, incarnation, mut events } = batch;
             let key = (node_id.as_str(), incarnation);
             let mut last = accepted.get(key).map_err(db)?.map_or(0, |v| v.value());
+            events.retain(|event| {
+                let new = event.sequence > last;
+                last = last.max(event.sequence);
+                new
+            });
             let mut log = tx.open_table(LOG).map_err(db)?;
             let mut pending = tx.open_table(PENDING).map_err(db)?;
-            for event in events {
-                if event.sequence <= last {
-                    continue;
+            let mut offset = first;
+            for chunk in events.chunks(CHUNK_EVENTS) {
+                let mut owed: Vec<Vec<u8>> = vec![Vec::new(); targets.len()];
+                for (i, event) in (0u64..).zip(chunk) {
+                    for t in route(event) {
+                        if let Some(bits) = owed.get_mut(t)
+                            && set_bit(bits, i)
+                        {
+                            out.queued += 1;
+                        }
+                    }
                 }
-                last = event.sequence;
-                log.insert(offset, event.encode_to_vec().as_slice()).map_err(db)?;
-                for target in route(&event).into_iter().filter_map(|i| targets.get(i)) {
-                    pending.insert((&**target, offset), now_ms).map_err(db)?;
-                    out.queued += 1;
+                log.insert(offset, Chunk::encode(chunk).as_slice()).map_err(db)?;
+                for (target, bits) in targets.iter().zip(&owed).filter(|(_, b)| !b.is_empty()) {
+                    pending.insert((&**target, offset), (now_ms, bits.as_slice())).map_err(db)?;
                 }
-                out.accepted.push((offset, Arc::new(event)));
-                offset += 1;
+                offset += chunk.len() as u64;
             }
+            let count = events.len() as u64;
+            out.accepted = (first..).zip(events.into_iter().map(Arc::new)).collect();
             accepted.insert(key, last).map_err(db)?;
             out.durable_sequence = last;
-            tx.open_table(META).map_err(db)?.insert("next_offset", offset).map_err(db)?;
+            let mut meta = tx.open_table(META).map_err(db)?;
+            meta.insert("next_offset", first + count).map_err(db)?;
+            add_meta(&mut meta, "log_events", i64::try_from(count).unwrap_or(i64::MAX))?;
         }
         tx.commit().map_err(db)?;
-        *next = offset;
+        *next = first + out.accepted.len() as u64;
         Ok(out)
     }
 
@@ -171,17 +357,25 @@ impl Outbox {
         let tx = self.db.begin_read().map_err(db)?;
         let pending = tx.open_table(PENDING).map_err(db)?;
         let log = tx.open_table(LOG).map_err(db)?;
+        let from = after.saturating_add(1);
+        let start = owed_row(&pending, target, from)?.map_or(from, |(first, _, _)| first);
         let mut out = Vec::new();
-        for entry in
-            pending.range((target, after.saturating_add(1))..=(target, u64::MAX)).map_err(db)?
-        {
-            let (key, enqueued) = entry.map_err(db)?;
-            let offset = key.value().1;
-            let Some(bytes) = log.get(offset).map_err(db)? else { continue };
-            let Ok(event) = Event::decode(bytes.value()) else { continue };
-            out.push(Pending { offset, enqueued_ms: enqueued.value(), event: Arc::new(event) });
-            if out.len() >= limit {
-                break;
+        for entry in pending.range((target, start)..=(target, u64::MAX)).map_err(db)? {
+            let (key, value) = entry.map_err(db)?;
+            let first = key.value().1;
+            let (enqueued_ms, bits) = value.value();
+            let Some(chunk) = log.get(first).map_err(db)? else { continue };
+            let chunk = chunk.value();
+            for i in 0..(bits.len() as u64 * 8) {
+                let offset = first + i;
+                if offset < from || !bit(bits, i) {
+                    continue;
+                }
+                let Some(Ok(event)) = Chunk::event(chunk, i).map(Event::decode) else { continue };
+                out.push(Pending { offset, enqueued_ms, event: Arc::new(event) });
+                if out.len() >= limit {
+                    return Ok(out);
+                }
             }
         }
         Ok(out)
@@ -193,8 +387,21 @@ impl Outbox {
         tx.set_durability(Durability::None).map_err(db)?;
         {
             let mut pending = tx.open_table(PENDING).map_err(db)?;
-            for key in done {
-                pending.remove(*key).map_err(db)?;
+            // Rows changed, written once each at the end.
+            let mut rows: BTreeMap<(&str, u64), (u64, Vec<u8>)> = BTreeMap::new();
+            for &(target, offset) in done {
+                let Some((first, enqueued, bits)) = owed_row(&pending, target, offset)? else {
+                    continue;
+                };
+                let row = rows.entry((target, first)).or_insert((enqueued, bits));
+                clear_bit(&mut row.1, offset - first);
+            }
+            for ((target, first), (enqueued, bits)) in rows {
+                if ones(&bits) == 0 {
+                    pending.remove((target, first)).map_err(db)?;
+                } else {
+                    pending.insert((target, first), (enqueued, bits.as_slice())).map_err(db)?;
+                }
             }
         }
         tx.commit().map_err(db)
@@ -212,10 +419,19 @@ impl Outbox {
         tx.set_durability(Durability::Immediate).map_err(db)?;
         {
             let mut pending = tx.open_table(PENDING).map_err(db)?;
-            pending.remove((target, offset)).map_err(db)?;
+            if let Some((first, enqueued, mut bits)) = owed_row(&pending, target, offset)?
+                && clear_bit(&mut bits, offset - first)
+            {
+                if ones(&bits) == 0 {
+                    pending.remove((target, first)).map_err(db)?;
+                } else {
+                    pending.insert((target, first), (enqueued, bits.as_slice())).map_err(db)?;
+                }
+            }
             let log = tx.open_table(LOG).map_err(db)?;
-            let bytes =
-                log.get(offset).map_err(db)?.map(|v| v.value().to_vec()).unwrap_or_default();
+            let bytes = chunk_of(&log, offset)?
+                .and_then(|(first, chunk)| Chunk::event(&chunk, offset - first).map(<[u8]>::to_vec))
+                .unwrap_or_default();
             let mut dead = tx.open_table(DEAD).map_err(db)?;
             dead.insert((target, offset), (reason, now_ms, bytes.as_slice())).map_err(db)?;
         }
@@ -253,7 +469,9 @@ impl Outbox {
     }
 
     /// Puts dead letters of `target` back to pending (all of them when `offsets` is empty);
-    /// returns how many. The log entry is restored when it was pruned meanwhile.
+    /// returns how many. The log entry is restored when it was pruned meanwhile. A redriven
+    /// delivery's `max_age` counts from now; other deliveries owed from the same chunk then count
+    /// from now too (the enqueue time is kept per chunk).
     pub fn redrive(&self, target: &str, offsets: &[u64], now_ms: u64) -> Result<u64, OutboxError> {
         let mut tx = self.db.begin_write().map_err(db)?;
         tx.set_durability(Durability::Immediate).map_err(db)?;
@@ -262,6 +480,7 @@ impl Outbox {
             let mut dead = tx.open_table(DEAD).map_err(db)?;
             let mut log = tx.open_table(LOG).map_err(db)?;
             let mut pending = tx.open_table(PENDING).map_err(db)?;
+            let mut meta = tx.open_table(META).map_err(db)?;
             let chosen: Vec<u64> = if offsets.is_empty() {
                 let mut all = Vec::new();
                 for entry in dead.range((target, 0)..=(target, u64::MAX)).map_err(db)? {
@@ -277,10 +496,22 @@ impl Outbox {
                 else {
                     continue;
                 };
-                if log.get(offset).map_err(db)?.is_none() {
-                    log.insert(offset, bytes.as_slice()).map_err(db)?;
-                }
-                pending.insert((target, offset), now_ms).map_err(db)?;
+                let first = match chunk_of(&log, offset)? {
+                    Some((first, _)) => first,
+                    None => {
+                        let event = Event::decode(bytes.as_slice()).unwrap_or_default();
+                        log.insert(offset, Chunk::encode(&[event]).as_slice()).map_err(db)?;
+                        add_meta(&mut meta, "log_events", 1)?;
+                        offset
+                    }
+                };
+                let mut bits = pending
+                    .get((target, first))
+                    .map_err(db)?
+                    .map(|v| v.value().1.to_vec())
+                    .unwrap_or_default();
+                set_bit(&mut bits, offset - first);
+                pending.insert((target, first), (now_ms, bits.as_slice())).map_err(db)?;
                 count += 1;
             }
         }
@@ -296,10 +527,10 @@ impl Outbox {
         {
             let mut pending = tx.open_table(PENDING).map_err(db)?;
             pending
-                .retain(|(target, _), _| {
+                .retain(|(target, _), (_, bits)| {
                     let k = keep.contains(&target);
                     if !k {
-                        removed += 1;
+                        removed += ones(bits);
                     }
                     k
                 })
@@ -313,14 +544,21 @@ impl Outbox {
     pub fn read_log(&self, from: u64, limit: usize) -> Result<Vec<(u64, Event)>, OutboxError> {
         let tx = self.db.begin_read().map_err(db)?;
         let log = tx.open_table(LOG).map_err(db)?;
+        let start = chunk_of(&log, from)?.map_or(from, |(first, _)| first);
         let mut out = Vec::new();
-        for entry in log.range(from..).map_err(db)? {
+        for entry in log.range(start..).map_err(db)? {
             let (key, value) = entry.map_err(db)?;
-            if let Ok(event) = Event::decode(value.value()) {
-                out.push((key.value(), event));
-            }
-            if out.len() >= limit {
-                break;
+            let (first, chunk) = (key.value(), value.value());
+            for i in 0..Chunk::header(chunk).0 {
+                if first + i < from {
+                    continue;
+                }
+                if let Some(Ok(event)) = Chunk::event(chunk, i).map(Event::decode) {
+                    out.push((first + i, event));
+                }
+                if out.len() >= limit {
+                    return Ok(out);
+                }
             }
         }
         Ok(out)
@@ -335,7 +573,8 @@ impl Outbox {
         Ok((first, next))
     }
 
-    /// Removes log entries older than `cutoff_ms` that no pending delivery needs; returns how many.
+    /// Removes log chunks whose events are all older than `cutoff_ms` and that no pending delivery
+    /// needs; returns how many events went.
     pub fn prune(&self, cutoff_ms: u64) -> Result<u64, OutboxError> {
         let mut tx = self.db.begin_write().map_err(db)?;
         tx.set_durability(Durability::None).map_err(db)?;
@@ -348,17 +587,19 @@ impl Outbox {
             }
             let mut log = tx.open_table(LOG).map_err(db)?;
             loop {
-                let Some((offset, ts)) = log.first().map_err(db)?.map(|(k, v)| {
-                    (k.value(), Event::decode(v.value()).map_or(0, |e| e.timestamp_ms))
-                }) else {
+                let Some((first, (count, newest))) =
+                    log.first().map_err(db)?.map(|(k, v)| (k.value(), Chunk::header(v.value())))
+                else {
                     break;
                 };
-                if offset >= oldest_needed || ts >= cutoff_ms {
+                if first >= oldest_needed || newest >= cutoff_ms {
                     break;
                 }
-                log.remove(offset).map_err(db)?;
-                removed += 1;
+                log.remove(first).map_err(db)?;
+                removed += count;
             }
+            let mut meta = tx.open_table(META).map_err(db)?;
+            add_meta(&mut meta, "log_events", -i64::try_from(removed).unwrap_or(i64::MAX))?;
         }
         tx.commit().map_err(db)?;
         Ok(removed)
@@ -367,10 +608,181 @@ impl Outbox {
     /// Sizes of the tables.
     pub fn stats(&self) -> Result<OutboxStats, OutboxError> {
         let tx = self.db.begin_read().map_err(db)?;
+        let mut pending = 0;
+        for entry in tx.open_table(PENDING).map_err(db)?.iter().map_err(db)? {
+            pending += ones(entry.map_err(db)?.1.value().1);
+        }
+        let meta = tx.open_table(META).map_err(db)?;
         Ok(OutboxStats {
-            log_events: tx.open_table(LOG).map_err(db)?.len().map_err(db)?,
-            pending: tx.open_table(PENDING).map_err(db)?.len().map_err(db)?,
+            log_events: meta.get("log_events").map_err(db)?.map_or(0, |v| v.value()),
+            pending,
             dead: tx.open_table(DEAD).map_err(db)?.len().map_err(db)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(sequence: u64, client: &str) -> Event {
+        Event {
+            sequence,
+            timestamp_ms: 1_000 + sequence,
+            id: client.to_string(),
+            ..Default::default()
+        }
+    }
+
+    fn batch(incarnation: u64, sequences: std::ops::RangeInclusive<u64>) -> EventBatch {
+        EventBatch {
+            node_id: "n1".into(),
+            incarnation,
+            events: sequences.map(|s| event(s, &format!("c{s}"))).collect(),
+        }
+    }
+
+    fn offsets(items: &[Pending]) -> Vec<u64> {
+        items.iter().map(|p| p.offset).collect()
+    }
+
+    fn open() -> (tempfile::TempDir, Outbox) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outbox = Outbox::open(&dir.path().join("outbox.redb")).expect("outbox");
+        (dir, outbox)
+    }
+
+    #[test]
+    fn a_chunk_gives_back_each_event_and_nothing_past_its_end() {
+        let events: Vec<Event> = (1..=5).map(|s| event(s, "c")).collect();
+        let bytes = Chunk::encode(&events);
+        assert_eq!(Chunk::header(&bytes), (5, 1_005));
+        for (i, e) in (0u64..).zip(&events) {
+            let decoded =
+                Event::decode(Chunk::event(&bytes, i).expect("present")).expect("decodes");
+            assert_eq!(&decoded, e);
+        }
+        assert!(Chunk::event(&bytes, 5).is_none());
+        assert!(Chunk::event(&bytes[..3], 0).is_none(), "too short to be a chunk");
+        assert!(Chunk::event(&bytes[..bytes.len() - 1], 4).is_none(), "cut short");
+    }
+
+    #[test]
+    fn deliveries_are_owed_per_target_across_chunks_until_completed() {
+        let (_dir, outbox) = open();
+        let targets: Vec<Arc<str>> = vec!["a".into(), "b".into()];
+        // `a` wants every event, `b` only odd sequences.
+        let route = |e: &Event| if e.sequence % 2 == 1 { vec![0, 1] } else { vec![0] };
+        let first = outbox.append(batch(1, 1..=4), 7, &targets, route).expect("append");
+        assert_eq!(first.queued, 6);
+        assert_eq!(first.durable_sequence, 4);
+        let second = outbox.append(batch(1, 3..=6), 8, &targets, route).expect("append");
+        assert_eq!(second.accepted.len(), 2, "3 and 4 were accepted before");
+        assert_eq!(second.accepted[0].0, 5);
+
+        let a = outbox.pending("a", 0, 100).expect("pending");
+        assert_eq!(offsets(&a), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(a[4].enqueued_ms, 8);
+        assert_eq!(a[4].event.id, "c5");
+        assert_eq!(offsets(&outbox.pending("b", 0, 100).expect("pending")), [1, 3, 5]);
+        assert_eq!(
+            offsets(&outbox.pending("a", 2, 3).expect("pending")),
+            [3, 4, 5],
+            "after, limit"
+        );
+
+        outbox.complete(&[("a", 1), ("a", 2), ("a", 5), ("b", 3)]).expect("complete");
+        assert_eq!(offsets(&outbox.pending("a", 0, 100).expect("pending")), [3, 4, 6]);
+        assert_eq!(offsets(&outbox.pending("b", 0, 100).expect("pending")), [1, 5]);
+        assert_eq!(outbox.stats().expect("stats").pending, 5);
+        assert_eq!(outbox.stats().expect("stats").log_events, 6);
+
+        // Completing what is not owed changes nothing.
+        outbox.complete(&[("b", 2), ("b", 4), ("a", 99)]).expect("complete");
+        assert_eq!(outbox.stats().expect("stats").pending, 5);
+
+        assert_eq!(outbox.forget_targets(&["a"]).expect("forget"), 2);
+        assert!(outbox.pending("b", 0, 100).expect("pending").is_empty());
+    }
+
+    #[test]
+    fn a_killed_delivery_is_dead_until_redriven_even_after_its_chunk_was_pruned() {
+        let (_dir, outbox) = open();
+        let targets: Vec<Arc<str>> = vec!["a".into()];
+        outbox.append(batch(1, 1..=3), 7, &targets, |_| vec![0]).expect("append");
+        outbox.kill("a", 2, "404 Not Found", 9).expect("kill");
+        assert_eq!(offsets(&outbox.pending("a", 0, 100).expect("pending")), [1, 3]);
+        let dead = outbox.dead_letters(Some("a"), 10).expect("dead letters");
+        assert_eq!(dead.len(), 1);
+        assert_eq!((dead[0].offset, dead[0].event.id.as_str()), (2, "c2"));
+
+        outbox.complete(&[("a", 1), ("a", 3)]).expect("complete");
+        assert_eq!(outbox.prune(u64::MAX).expect("prune"), 3, "nothing owed: the chunk goes");
+        assert!(outbox.read_log(1, 10).expect("read").is_empty());
+
+        assert_eq!(outbox.redrive("a", &[], 50).expect("redrive"), 1);
+        let again = outbox.pending("a", 0, 100).expect("pending");
+        assert_eq!(offsets(&again), [2]);
+        assert_eq!((again[0].event.id.as_str(), again[0].enqueued_ms), ("c2", 50));
+        assert!(outbox.dead_letters(None, 10).expect("dead letters").is_empty());
+        assert_eq!(outbox.read_log(0, 10).expect("read")[0].0, 2, "the log entry is back");
+    }
+
+    #[test]
+    fn pruning_keeps_chunks_still_owed_or_recent_and_the_log_reads_across_chunks() {
+        let (_dir, outbox) = open();
+        let targets: Vec<Arc<str>> = vec!["a".into()];
+        outbox.append(batch(1, 1..=2), 7, &targets, |_| vec![]).expect("append");
+        outbox
+            .append(batch(1, 3..=4), 7, &targets, |e| vec![0; usize::from(e.sequence == 4)])
+            .expect("append");
+        outbox.append(batch(1, 5..=6), 7, &targets, |_| vec![]).expect("append");
+        let log: Vec<u64> = outbox.read_log(2, 4).expect("read").iter().map(|(o, _)| *o).collect();
+        assert_eq!(log, [2, 3, 4, 5]);
+        assert_eq!(outbox.bounds().expect("bounds"), (1, 7));
+        // Only the first chunk goes: the second is owed to `a`, and nothing after it is pruned.
+        assert_eq!(outbox.prune(u64::MAX).expect("prune"), 2);
+        assert_eq!(outbox.bounds().expect("bounds"), (3, 7));
+        outbox.complete(&[("a", 4)]).expect("complete");
+        // Events newer than the cutoff stay.
+        assert_eq!(outbox.prune(1_005).expect("prune"), 2);
+        assert_eq!(outbox.bounds().expect("bounds"), (5, 7));
+        assert_eq!(outbox.stats().expect("stats").log_events, 2);
+    }
+
+    #[test]
+    fn an_outbox_of_one_row_per_event_is_converted_with_what_it_owed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("outbox.redb");
+        {
+            let database = Database::create(&path).expect("create");
+            let tx = database.begin_write().expect("write");
+            {
+                let mut log = tx.open_table(LEGACY_LOG).expect("log");
+                let mut pending = tx.open_table(LEGACY_PENDING).expect("pending");
+                for s in 1..=3u64 {
+                    log.insert(s, event(s, &format!("c{s}")).encode_to_vec().as_slice())
+                        .expect("insert");
+                }
+                pending.insert(("a", 2), 42).expect("insert");
+                pending.insert(("a", 3), 43).expect("insert");
+                tx.open_table(META).expect("meta").insert("next_offset", 4).expect("insert");
+            }
+            tx.commit().expect("commit");
+        }
+        let outbox = Outbox::open(&path).expect("converted");
+        let owed = outbox.pending("a", 0, 10).expect("pending");
+        assert_eq!(offsets(&owed), [2, 3]);
+        assert_eq!((owed[0].enqueued_ms, owed[1].event.id.as_str()), (42, "c3"));
+        assert_eq!(outbox.stats().expect("stats").log_events, 3);
+        assert_eq!(outbox.read_log(1, 10).expect("read").len(), 3);
+        // New events continue the offsets, and opening again converts nothing twice.
+        let targets: Vec<Arc<str>> = vec!["a".into()];
+        let next = outbox.append(batch(9, 1..=1), 0, &targets, |_| vec![0]).expect("append");
+        assert_eq!(next.accepted[0].0, 4);
+        drop(outbox);
+        let outbox = Outbox::open(&path).expect("reopened");
+        assert_eq!(offsets(&outbox.pending("a", 0, 10).expect("pending")), [2, 3, 4]);
+        assert_eq!(outbox.stats().expect("stats").log_events, 4);
     }
 }

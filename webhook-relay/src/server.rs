@@ -37,6 +37,9 @@ use crate::{
 
 /// How often old log entries are pruned and the size gauges refreshed.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(10);
+/// HTTP/2 flow-control window per stream (the connection's is twice that): room for a few of a
+/// broker's 1 MiB batches in flight while the relay commits the previous ones.
+const STREAM_WINDOW: u32 = 8 << 20;
 /// Largest `EventBatch` accepted: a batch of one event carrying the largest MQTT message a broker
 /// accepts, plus room for its fields (gRPC's default of 4 MiB would refuse a 5 MB publish and
 /// hold up that broker's stream for good).
@@ -310,7 +313,10 @@ impl Relay {
         };
         let deliveries = tokio::spawn(delivery::run(shared, stop.clone()));
         let pruner = tokio::spawn(prune(Arc::clone(&self.inner), stop.clone()));
-        let mut builder = builder;
+        // Wide HTTP/2 windows: a broker streams up to 1 MiB batches back to back.
+        let mut builder = builder
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(2 * STREAM_WINDOW);
         let result = builder
             .add_service(health)
             .add_service(reflection)
