@@ -313,6 +313,29 @@ struct Running {
     tasks: JoinSet<()>,
 }
 
+/// How much lower the delivery threads' CPU priority is than the relay's (added to its nice
+/// value, at most 19).
+const DELIVERY_NICE: i32 = 10;
+
+/// The runtime deliveries run on: threads (workers and blocking ones) of lower CPU priority than
+/// the rest of the relay, so that when the CPU is short, taking brokers' events durably — and the
+/// brokers themselves, on a shared machine — come first and deliveries catch up from the outbox
+/// afterwards. Where CPU is to spare it changes nothing.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .thread_name("relay-delivery")
+        .on_thread_start(|| {
+            // Best effort: a platform or sandbox that refuses leaves the thread as it was.
+            // Relative to the process (its main thread), not to the thread that started this one.
+            let process = Some(rustix::process::getpid());
+            if let Ok(now) = rustix::process::getpriority_process(process) {
+                let _ = rustix::process::setpriority_process(None, (now + DELIVERY_NICE).min(19));
+            }
+        })
+        .enable_all()
+        .build()
+}
+
 /// Runs the completion writer and, for every target of the set, its dispatcher and lanes —
 /// stopping and starting them as the set changes — until `shutdown`.
 pub async fn run(shared: Shared, shutdown: CancellationToken) {
@@ -741,6 +764,21 @@ impl Drop for SentBody {
 mod tests {
     use super::*;
     use proto::events::v1::{Event, EventBatch};
+
+    #[test]
+    fn deliveries_run_on_threads_of_lower_priority_than_the_process() {
+        let nice = |pid| rustix::process::getpriority_process(pid).expect("getpriority");
+        let process = nice(Some(rustix::process::getpid()));
+        let rt = runtime().expect("runtime");
+        let (worker, blocking) = rt.block_on(async {
+            let worker = tokio::spawn(async move { nice(None) }).await.expect("task");
+            let blocking = tokio::task::spawn_blocking(move || nice(None)).await.expect("task");
+            (worker, blocking)
+        });
+        let expected = (process + DELIVERY_NICE).min(19);
+        assert_eq!((worker, blocking), (expected, expected), "process nice {process}");
+        assert_eq!(nice(None), process, "the calling thread is left alone");
+    }
 
     fn targets(text: &str) -> Vec<WebhookConfig> {
         let env = tern_config::Env::new();

@@ -98,6 +98,9 @@ pub enum RelayError {
     /// A blocking outbox task failed (panicked or was cancelled).
     #[error("outbox task: {0}")]
     Task(String),
+    /// The delivery threads could not be started.
+    #[error("delivery threads: {0}")]
+    Delivery(std::io::Error),
 }
 
 impl From<ReplaceError> for RelayError {
@@ -311,7 +314,8 @@ impl Relay {
             targets: Arc::clone(&self.inner.targets),
             scan: Arc::new(Mutex::new(())),
         };
-        let deliveries = tokio::spawn(delivery::run(shared, stop.clone()));
+        let background = delivery::runtime().map_err(RelayError::Delivery)?;
+        let deliveries = background.spawn(delivery::run(shared, stop.clone()));
         let pruner = tokio::spawn(prune(Arc::clone(&self.inner), stop.clone()));
         // Wide HTTP/2 windows: a broker streams up to 1 MiB batches back to back.
         let mut builder = builder
@@ -344,6 +348,8 @@ impl Relay {
         stop.cancel();
         let _ = deliveries.await;
         let _ = pruner.await;
+        // Not dropped here: dropping a runtime inside another one's task is not allowed.
+        background.shutdown_background();
         result.map_err(RelayError::from)
     }
 }
