@@ -321,7 +321,7 @@ const DELIVERY_NICE: i32 = 10;
 /// the rest of the relay, so that when the CPU is short, taking brokers' events durably — and the
 /// brokers themselves, on a shared machine — come first and deliveries catch up from the outbox
 /// afterwards. Where CPU is to spare it changes nothing.
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+pub fn runtime() -> std::io::Result<Background> {
     tokio::runtime::Builder::new_multi_thread()
         .thread_name("relay-delivery")
         .on_thread_start(|| {
@@ -334,6 +334,29 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         })
         .enable_all()
         .build()
+        .map(|rt| Background(Some(rt)))
+}
+
+/// The delivery runtime; dropping it stops its threads without waiting, so it may be dropped
+/// inside another runtime's task (as when the relay's serving future is dropped).
+#[derive(Debug)]
+pub struct Background(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for Background {
+    type Target = tokio::runtime::Runtime;
+
+    fn deref(&self) -> &Self::Target {
+        // Only `drop` takes it.
+        self.0.as_ref().unwrap_or_else(|| unreachable!("the runtime is taken only on drop"))
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// Runs the completion writer and, for every target of the set, its dispatcher and lanes —
@@ -551,6 +574,13 @@ async fn lane(
         };
         target.lane_freed.notify_one();
         let item = claim.item.clone();
+        if let Some(error) = &item.decode_error {
+            // Stored as the broker sent it and checked only for framing at intake.
+            claim.settle();
+            kill(&shared, &target, item.offset, format!("the event does not decode: {error}"))
+                .await;
+            continue;
+        }
         let Some(body) = crate::body::render(&item.event, config.body_encoding) else {
             // Nothing to send (an event without payload): count it as done.
             claim.settle();
@@ -770,6 +800,7 @@ mod tests {
         let nice = |pid| rustix::process::getpriority_process(pid).expect("getpriority");
         let process = nice(Some(rustix::process::getpid()));
         let rt = runtime().expect("runtime");
+        let rt = &*rt;
         let (worker, blocking) = rt.block_on(async {
             let worker = tokio::spawn(async move { nice(None) }).await.expect("task");
             let blocking = tokio::task::spawn_blocking(move || nice(None)).await.expect("task");

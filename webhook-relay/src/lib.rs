@@ -4,6 +4,7 @@
 //! The flow, one module per step:
 //! - [`ingest`]: each broker's batch is written to the [`outbox`] (redb, fsynced) and only then
 //!   acknowledged; events already held (a broker resending after a reconnect) are skipped;
+//!   [`wire`] reads a batch without decoding its events (they are stored as they came);
 //! - [`route`]: which targets (`webhook {}`, `webhooks.<name> {}`) want an event;
 //! - [`delivery`]: per target, `pool_size` lanes POST pending events — one client id always in
 //!   the same lane, so in order — with retries, backoff and dead letters;
@@ -24,6 +25,7 @@ pub mod outbox;
 pub mod route;
 pub mod server;
 pub mod stream;
+pub mod wire;
 
 pub use metrics::Metrics;
 pub use outbox::{DeadLetter, Outbox, OutboxError};

@@ -16,7 +16,9 @@ use std::{collections::BTreeMap, path::Path, sync::Arc};
 
 use parking_lot::Mutex;
 use prost::Message as _;
-use proto::events::v1::{Event, EventBatch};
+use proto::events::v1::Event;
+
+use crate::wire::{RawBatch, RawEvent, parse_event};
 use redb::{
     Database, Durability, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _,
     TableDefinition, TableHandle as _,
@@ -49,20 +51,19 @@ struct Chunk;
 impl Chunk {
     const HEADER: usize = 12;
 
-    fn encode(events: &[Event]) -> Vec<u8> {
-        let data: usize = events.iter().map(prost::Message::encoded_len).sum();
+    fn encode(events: &[RawEvent]) -> Vec<u8> {
+        let data: usize = events.iter().map(|e| e.bytes.len()).sum();
         let mut out = Vec::with_capacity(Self::HEADER + 4 * events.len() + data);
         out.extend_from_slice(&u32::try_from(events.len()).unwrap_or(u32::MAX).to_le_bytes());
         let newest = events.iter().map(|e| e.timestamp_ms).max().unwrap_or(0);
         out.extend_from_slice(&newest.to_le_bytes());
         let mut end = 0usize;
         for event in events {
-            end += event.encoded_len();
+            end += event.bytes.len();
             out.extend_from_slice(&u32::try_from(end).unwrap_or(u32::MAX).to_le_bytes());
         }
         for event in events {
-            // Cannot fail: the Vec grows.
-            let _ = event.encode(&mut out);
+            out.extend_from_slice(&event.bytes);
         }
         out
     }
@@ -145,8 +146,10 @@ pub struct Pending {
     pub offset: u64,
     /// When the event entered the outbox, epoch ms.
     pub enqueued_ms: u64,
-    /// The event.
+    /// The event (empty when it does not decode).
     pub event: Arc<Event>,
+    /// Why the stored event does not decode, if it does not (delivery dead-letters it).
+    pub decode_error: Option<String>,
 }
 
 /// A delivery given up on.
@@ -170,7 +173,7 @@ pub struct Appended {
     /// Every event of the batch's node and incarnation up to this sequence is durable.
     pub durable_sequence: u64,
     /// The new events with their offsets (events already held are left out).
-    pub accepted: Vec<(u64, Arc<Event>)>,
+    pub accepted: Vec<(u64, RawEvent)>,
     /// How many deliveries were queued, over all targets.
     pub queued: u64,
 }
@@ -265,7 +268,9 @@ impl Outbox {
             let mut log = tx.open_table(LOG).map_err(db)?;
             for entry in old_log.iter().map_err(db)? {
                 let (key, value) = entry.map_err(db)?;
-                let Ok(event) = Event::decode(value.value()) else { continue };
+                let Ok(event) = parse_event(bytes::Bytes::copy_from_slice(value.value())) else {
+                    continue;
+                };
                 log.insert(key.value(), Chunk::encode(&[event]).as_slice()).map_err(db)?;
                 converted += 1;
             }
@@ -288,17 +293,17 @@ impl Outbox {
         Ok(())
     }
 
-    /// Appends a broker's batch (taken, so accepted events move into their `Arc`s without a
-    /// copy): skips events of this node and incarnation already accepted,
-    /// logs the rest as one chunk, queues a delivery for every target (index into `targets`) that
-    /// `route` names, and commits durably.
+    /// Appends a broker's batch (its events stored as they came, not encoded again): skips events
+    /// of this node and incarnation already accepted, logs the rest in chunks, queues a delivery
+    /// for every target (index into `targets`) that `route` names, and commits durably.
     pub fn append(
         &self,
-        batch: EventBatch,
+        batch: impl Into<RawBatch>,
         now_ms: u64,
         targets: &[Arc<str>],
-        route: impl Fn(&Event) -> Vec<usize>,
+        route: impl Fn(&RawEvent) -> Vec<usize>,
     ) -> Result<Appended, OutboxError> {
+        let batch = batch.into();
         let mut next = self.next_offset.lock();
         let mut out = Appended::default();
         let mut tx = self.db.begin_write().map_err(db)?;
@@ -306,7 +311,7 @@ impl Outbox {
         let first = *next;
         {
             let mut accepted = tx.open_table(ACCEPTED).map_err(db)?;
-            let EventBatch { node_id, incarnation, mut events } = batch;
+            let RawBatch { node_id, incarnation, mut events } = batch;
             let key = (node_id.as_str(), incarnation);
             let mut last = accepted.get(key).map_err(db)?.map_or(0, |v| v.value());
             events.retain(|event| {
@@ -335,7 +340,7 @@ impl Outbox {
                 offset += chunk.len() as u64;
             }
             let count = events.len() as u64;
-            out.accepted = (first..).zip(events.into_iter().map(Arc::new)).collect();
+            out.accepted = (first..).zip(events).collect();
             accepted.insert(key, last).map_err(db)?;
             out.durable_sequence = last;
             let mut meta = tx.open_table(META).map_err(db)?;
@@ -371,8 +376,12 @@ impl Outbox {
                 if offset < from || !bit(bits, i) {
                     continue;
                 }
-                let Some(Ok(event)) = Chunk::event(chunk, i).map(Event::decode) else { continue };
-                out.push(Pending { offset, enqueued_ms, event: Arc::new(event) });
+                let (event, decode_error) = match Chunk::event(chunk, i).map(Event::decode) {
+                    Some(Ok(event)) => (event, None),
+                    Some(Err(e)) => (Event::default(), Some(e.to_string())),
+                    None => (Event::default(), Some("missing from its chunk".to_string())),
+                };
+                out.push(Pending { offset, enqueued_ms, event: Arc::new(event), decode_error });
                 if out.len() >= limit {
                     return Ok(out);
                 }
@@ -499,7 +508,9 @@ impl Outbox {
                 let first = match chunk_of(&log, offset)? {
                     Some((first, _)) => first,
                     None => {
-                        let event = Event::decode(bytes.as_slice()).unwrap_or_default();
+                        let bytes = bytes::Bytes::from(bytes);
+                        let event = parse_event(bytes.clone())
+                            .unwrap_or_else(|_| RawEvent::unparsed(bytes));
                         log.insert(offset, Chunk::encode(&[event]).as_slice()).map_err(db)?;
                         add_meta(&mut meta, "log_events", 1)?;
                         offset
@@ -634,8 +645,11 @@ mod tests {
         }
     }
 
-    fn batch(incarnation: u64, sequences: std::ops::RangeInclusive<u64>) -> EventBatch {
-        EventBatch {
+    fn batch(
+        incarnation: u64,
+        sequences: std::ops::RangeInclusive<u64>,
+    ) -> proto::events::v1::EventBatch {
+        proto::events::v1::EventBatch {
             node_id: "n1".into(),
             incarnation,
             events: sequences.map(|s| event(s, &format!("c{s}"))).collect(),
@@ -655,7 +669,8 @@ mod tests {
     #[test]
     fn a_chunk_gives_back_each_event_and_nothing_past_its_end() {
         let events: Vec<Event> = (1..=5).map(|s| event(s, "c")).collect();
-        let bytes = Chunk::encode(&events);
+        let raw: Vec<RawEvent> = events.iter().map(RawEvent::encode).collect();
+        let bytes = Chunk::encode(&raw);
         assert_eq!(Chunk::header(&bytes), (5, 1_005));
         for (i, e) in (0u64..).zip(&events) {
             let decoded =
@@ -672,7 +687,7 @@ mod tests {
         let (_dir, outbox) = open();
         let targets: Vec<Arc<str>> = vec!["a".into(), "b".into()];
         // `a` wants every event, `b` only odd sequences.
-        let route = |e: &Event| if e.sequence % 2 == 1 { vec![0, 1] } else { vec![0] };
+        let route = |e: &RawEvent| if e.sequence % 2 == 1 { vec![0, 1] } else { vec![0] };
         let first = outbox.append(batch(1, 1..=4), 7, &targets, route).expect("append");
         assert_eq!(first.queued, 6);
         assert_eq!(first.durable_sequence, 4);

@@ -86,8 +86,16 @@ pub fn client_id(event: &Event) -> &str {
 
 /// Whether `rules` select `event` (NanoMQ: one POST however many rules match).
 pub fn rules_match(rules: &[WebhookRule], event: &Event) -> bool {
-    let Some(kind) = event_kind(event) else { return false };
-    let topic = message_topic(event);
+    rules_match_parts(rules, event_kind(event), message_topic(event))
+}
+
+/// [`rules_match`] on an event's type and message topic (what an encoded event is routed on).
+pub fn rules_match_parts(
+    rules: &[WebhookRule],
+    kind: Option<WebhookEvent>,
+    topic: Option<&str>,
+) -> bool {
+    let Some(kind) = kind else { return false };
     rules.iter().any(|rule| {
         rule.event == kind
             && match (&rule.topic, topic) {

@@ -14,8 +14,7 @@ use std::{
 
 use parking_lot::Mutex;
 use proto::events::v1::{
-    Event, dead_letters_server::DeadLettersServer, event_ingest_server::EventIngestServer,
-    event_stream_server::EventStreamServer,
+    Event, dead_letters_server::DeadLettersServer, event_stream_server::EventStreamServer,
 };
 use tern_config::WebhookConfig;
 use tokio::{
@@ -299,7 +298,7 @@ impl Relay {
     ) -> Result<(), RelayError> {
         let builder = security.server().map_err(RelayError::Tls)?;
         let (reporter, health) = tonic_health::server::health_reporter();
-        reporter.set_serving::<EventIngestServer<IngestService>>().await;
+        reporter.set_serving::<IngestService>().await;
         reporter.set_serving::<EventStreamServer<StreamService>>().await;
         reporter.set_serving::<DeadLettersServer<crate::dead_letters::DeadLetterService>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
@@ -325,8 +324,10 @@ impl Relay {
             .add_service(health)
             .add_service(reflection)
             .add_service(InterceptedService::new(
-                EventIngestServer::new(IngestService { inner: Arc::clone(&self.inner) })
-                    .max_decoding_message_size(MAX_BATCH_MESSAGE),
+                IngestService {
+                    inner: Arc::clone(&self.inner),
+                    max_message_size: MAX_BATCH_MESSAGE,
+                },
                 security.interceptor(),
             ))
             .add_service(EventStreamServer::with_interceptor(
@@ -348,8 +349,7 @@ impl Relay {
         stop.cancel();
         let _ = deliveries.await;
         let _ = pruner.await;
-        // Not dropped here: dropping a runtime inside another one's task is not allowed.
-        background.shutdown_background();
+        drop(background);
         result.map_err(RelayError::from)
     }
 }

@@ -1,0 +1,393 @@
+//! A broker's `EventBatch` as it came off the wire: each event kept as its own protobuf bytes,
+//! with only what the relay needs to take it read out of them (sequence, timestamp, type, topic).
+//!
+//! The outbox stores those bytes as they are, so an accepted event is neither decoded into
+//! strings and vectors nor encoded again: that work, once per event, was most of the relay's
+//! intake cost. Events are decoded when a delivery or a live subscriber needs them.
+//!
+//! What is checked here: the batch's and each event's framing (every field's key, varint and
+//! length within bounds), the payload's framing down to the message and its topic (valid UTF-8).
+//! Deeper fields are checked when the event is decoded; one that fails then is dead-lettered.
+
+use std::ops::Range;
+
+use bytes::{Buf as _, Bytes};
+use proto::events::v1::{Event, EventBatch};
+use tern_config::WebhookEvent;
+
+/// A batch whose events are kept encoded.
+#[derive(Debug, Clone, Default)]
+pub struct RawBatch {
+    /// The sending node.
+    pub node_id: String,
+    /// The node's incarnation.
+    pub incarnation: u64,
+    /// The events, in the order sent.
+    pub events: Vec<RawEvent>,
+}
+
+/// One encoded `Event` with the fields the relay routes on.
+#[derive(Debug, Clone, Default)]
+pub struct RawEvent {
+    /// The event's protobuf encoding.
+    pub bytes: Bytes,
+    /// Its per-node sequence.
+    pub sequence: u64,
+    /// When it happened, epoch ms.
+    pub timestamp_ms: u64,
+    /// Its type (`None`: an event without payload).
+    pub kind: Option<WebhookEvent>,
+    /// Where the message topic is in `bytes`, for message events.
+    topic: Option<Range<usize>>,
+}
+
+impl RawEvent {
+    /// The message topic, for message events.
+    pub fn topic(&self) -> Option<&str> {
+        let range = self.topic.clone()?;
+        // Checked as UTF-8 when parsed.
+        std::str::from_utf8(self.bytes.get(range)?).ok()
+    }
+
+    /// Bytes kept as they are, read as nothing (no sequence, time, type or topic).
+    pub fn unparsed(bytes: Bytes) -> Self {
+        Self { bytes, ..Self::default() }
+    }
+
+    /// Decodes the whole event.
+    pub fn decode(&self) -> Result<Event, prost::DecodeError> {
+        prost::Message::decode(self.bytes.as_ref())
+    }
+
+    /// Encodes a decoded event (tests and callers that hold `Event`s).
+    pub fn encode(event: &Event) -> Self {
+        let bytes = Bytes::from(prost::Message::encode_to_vec(event));
+        // An encoding prost made parses.
+        parse_event(bytes).unwrap_or_default()
+    }
+}
+
+impl From<EventBatch> for RawBatch {
+    fn from(batch: EventBatch) -> Self {
+        Self {
+            node_id: batch.node_id,
+            incarnation: batch.incarnation,
+            events: batch.events.iter().map(RawEvent::encode).collect(),
+        }
+    }
+}
+
+/// A protobuf field's value as framed on the wire.
+enum Value {
+    Varint(u64),
+    Bytes(Range<usize>),
+    Fixed,
+}
+
+fn varint(buf: &[u8], at: &mut usize) -> Result<u64, String> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *buf.get(*at).ok_or("a varint runs past the end")?;
+        *at += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err("a varint is longer than 10 bytes".into())
+}
+
+/// The fields of a message, in order: (field number, value), with positions relative to `buf`.
+fn fields(buf: &[u8]) -> impl Iterator<Item = Result<(u64, Value), String>> + '_ {
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        if at >= buf.len() {
+            return None;
+        }
+        let field = (|| {
+            let key = varint(buf, &mut at)?;
+            let number = key >> 3;
+            if number == 0 {
+                return Err("field number 0".to_string());
+            }
+            let value = match key & 7 {
+                0 => Value::Varint(varint(buf, &mut at)?),
+                1 | 5 => {
+                    let width = if key & 7 == 1 { 8 } else { 4 };
+                    at = at
+                        .checked_add(width)
+                        .filter(|end| *end <= buf.len())
+                        .ok_or("a fixed field runs past the end")?;
+                    Value::Fixed
+                }
+                2 => {
+                    let len = usize::try_from(varint(buf, &mut at)?)
+                        .map_err(|_| "a length is too large")?;
+                    let end = at
+                        .checked_add(len)
+                        .filter(|end| *end <= buf.len())
+                        .ok_or("a field's length runs past the end")?;
+                    let range = at..end;
+                    at = end;
+                    Value::Bytes(range)
+                }
+                other => return Err(format!("wire type {other} is not used by these messages")),
+            };
+            Ok((number, value))
+        })();
+        if field.is_err() {
+            at = buf.len();
+        }
+        Some(field)
+    })
+}
+
+/// The last occurrence of length-delimited field `number` in `buf` (protobuf: the last one wins).
+fn bytes_field(buf: &[u8], number: u64) -> Result<Option<Range<usize>>, String> {
+    let mut found = None;
+    for field in fields(buf) {
+        if let (n, Value::Bytes(range)) = field?
+            && n == number
+        {
+            found = Some(range);
+        }
+    }
+    Ok(found)
+}
+
+/// The event type of a payload field number of `Event`, and the field number of the message in
+/// that payload (message events).
+fn payload_kind(number: u64) -> Option<(WebhookEvent, Option<u64>)> {
+    Some(match number {
+        10 => (WebhookEvent::ClientConnect, None),
+        11 => (WebhookEvent::ClientConnack, None),
+        12 => (WebhookEvent::ClientConnected, None),
+        13 => (WebhookEvent::ClientDisconnected, None),
+        14 => (WebhookEvent::ClientSubscribe, None),
+        15 => (WebhookEvent::ClientUnsubscribe, None),
+        16 => (WebhookEvent::SessionSubscribed, None),
+        17 => (WebhookEvent::SessionUnsubscribed, None),
+        18 => (WebhookEvent::SessionTerminated, None),
+        19 => (WebhookEvent::MessagePublish, Some(1)),
+        20 => (WebhookEvent::MessageDelivered, Some(2)),
+        21 => (WebhookEvent::MessageAcked, Some(2)),
+        22 => (WebhookEvent::MessageDropped, Some(2)),
+        _ => return None,
+    })
+}
+
+/// Reads one encoded `Event`.
+pub fn parse_event(bytes: Bytes) -> Result<RawEvent, String> {
+    let mut event = RawEvent::default();
+    let mut payload = None;
+    for field in fields(&bytes) {
+        match field? {
+            (4, Value::Varint(v)) => event.sequence = v,
+            (5, Value::Varint(v)) => event.timestamp_ms = v,
+            (number, Value::Bytes(range)) => {
+                if let Some(kind) = payload_kind(number) {
+                    payload = Some((kind, range));
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(((kind, message_field), range)) = payload {
+        event.kind = Some(kind);
+        // As `route::message_topic` reads the decoded event: no message, no topic; a message
+        // without a topic field has the topic "".
+        if let Some(field) = message_field {
+            let body = &bytes[range.clone()];
+            if let Some(message) = bytes_field(body, field)? {
+                let inner = &body[message.clone()];
+                let start = range.start + message.start;
+                event.topic = Some(match bytes_field(inner, 1)? {
+                    Some(topic) => {
+                        std::str::from_utf8(&inner[topic.clone()])
+                            .map_err(|_| "a message topic is not UTF-8")?;
+                        start + topic.start..start + topic.end
+                    }
+                    None => start..start,
+                });
+            }
+        }
+    }
+    event.bytes = bytes;
+    Ok(event)
+}
+
+/// Reads an encoded `EventBatch`.
+pub fn parse_batch(mut bytes: Bytes) -> Result<RawBatch, String> {
+    let mut batch = RawBatch::default();
+    let mut node_id = None;
+    let mut events = Vec::new();
+    for field in fields(&bytes) {
+        match field? {
+            (1, Value::Bytes(range)) => node_id = Some(range),
+            (2, Value::Varint(v)) => batch.incarnation = v,
+            (3, Value::Bytes(range)) => events.push(range),
+            _ => {}
+        }
+    }
+    if let Some(range) = node_id {
+        batch.node_id =
+            std::str::from_utf8(&bytes[range]).map_err(|_| "the node id is not UTF-8")?.to_string();
+    }
+    batch.events.reserve(events.len());
+    let mut consumed = 0;
+    for range in events {
+        bytes.advance(range.start - consumed);
+        let event = bytes.split_to(range.len());
+        consumed = range.end;
+        batch.events.push(parse_event(event)?);
+    }
+    Ok(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::{events::v1 as pb, events::v1::event::Payload, types::v1 as types};
+
+    fn message(topic: &str) -> Option<types::Message> {
+        Some(types::Message {
+            topic: topic.into(),
+            payload: Bytes::from_static(b"\x00\xffbody"),
+            from_client_id: "c1".into(),
+            ..Default::default()
+        })
+    }
+
+    fn every_kind() -> Vec<Event> {
+        let client = Some(types::ClientInfo { client_id: "c1".into(), ..Default::default() });
+        let payloads = vec![
+            Payload::ClientConnect(pb::ClientConnect { client: client.clone() }),
+            Payload::ClientConnack(pb::ClientConnack {
+                client: client.clone(),
+                ..Default::default()
+            }),
+            Payload::ClientConnected(pb::ClientConnected {
+                client: client.clone(),
+                ..Default::default()
+            }),
+            Payload::ClientDisconnected(pb::ClientDisconnected {
+                client: client.clone(),
+                ..Default::default()
+            }),
+            Payload::ClientSubscribe(pb::ClientSubscribe {
+                client: client.clone(),
+                ..Default::default()
+            }),
+            Payload::ClientUnsubscribe(pb::ClientUnsubscribe {
+                client: client.clone(),
+                ..Default::default()
+            }),
+            Payload::SessionSubscribed(pb::SessionSubscribed {
+                client: client.clone(),
+                ..Default::default()
+            }),
+            Payload::SessionUnsubscribed(pb::SessionUnsubscribed {
+                client: client.clone(),
+                ..Default::default()
+            }),
+            Payload::SessionTerminated(pb::SessionTerminated {
+                client: client.clone(),
+                ..Default::default()
+            }),
+            Payload::MessagePublish(pb::MessagePublish { message: message("a/ü/1") }),
+            Payload::MessageDelivered(pb::MessageDelivered {
+                client: client.clone(),
+                message: message("d/1"),
+            }),
+            Payload::MessageAcked(pb::MessageAcked {
+                client: client.clone(),
+                message: message("a/2"),
+            }),
+            Payload::MessageDropped(pb::MessageDropped {
+                client,
+                message: message("x/3"),
+                reason: "full".into(),
+            }),
+        ];
+        (1u64..)
+            .zip(payloads)
+            .map(|(sequence, payload)| Event {
+                id: format!("n1/7/{sequence}"),
+                node_id: "n1".into(),
+                incarnation: 7,
+                sequence: sequence * 1000,
+                timestamp_ms: 1_700_000_000_000 + sequence,
+                payload: Some(payload),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_reads_as_prost_decodes_it_for_every_event_type() {
+        let batch = EventBatch { node_id: "node-ä".into(), incarnation: 7, events: every_kind() };
+        let raw = parse_batch(Bytes::from(prost::Message::encode_to_vec(&batch))).expect("parses");
+        assert_eq!((raw.node_id.as_str(), raw.incarnation), ("node-ä", 7));
+        assert_eq!(raw.events.len(), batch.events.len());
+        for (raw, event) in raw.events.iter().zip(&batch.events) {
+            assert_eq!(raw.sequence, event.sequence);
+            assert_eq!(raw.timestamp_ms, event.timestamp_ms);
+            assert_eq!(raw.kind, crate::route::event_kind(event));
+            assert_eq!(raw.topic(), crate::route::message_topic(event), "{:?}", raw.kind);
+            assert_eq!(&raw.decode().expect("decodes"), event, "the bytes are the event's");
+            assert_eq!(raw.bytes.as_ref(), prost::Message::encode_to_vec(event).as_slice());
+        }
+    }
+
+    #[test]
+    fn an_event_without_payload_or_message_still_reads() {
+        let bare = Event { sequence: 3, ..Default::default() };
+        let raw = RawEvent::encode(&bare);
+        assert_eq!((raw.sequence, raw.kind, raw.topic()), (3, None, None));
+        let empty = Event {
+            payload: Some(Payload::MessagePublish(pb::MessagePublish { message: None })),
+            ..Default::default()
+        };
+        let raw = RawEvent::encode(&empty);
+        assert_eq!((raw.kind, raw.topic()), (Some(WebhookEvent::MessagePublish), None));
+        assert_eq!(crate::route::message_topic(&empty), None);
+        let untitled = Event {
+            payload: Some(Payload::MessagePublish(pb::MessagePublish { message: message("") })),
+            ..Default::default()
+        };
+        assert_eq!(RawEvent::encode(&untitled).topic(), Some(""));
+        assert_eq!(crate::route::message_topic(&untitled), Some(""));
+    }
+
+    #[test]
+    fn broken_framing_is_refused_with_a_reason() {
+        let batch = EventBatch { node_id: "n".into(), incarnation: 1, events: every_kind() };
+        let good = prost::Message::encode_to_vec(&batch);
+        // Cut anywhere inside, the batch either parses to fewer bytes or is refused; never panics.
+        for cut in 0..good.len() {
+            let _ = parse_batch(Bytes::copy_from_slice(&good[..cut]));
+        }
+        let cut = parse_batch(Bytes::copy_from_slice(&good[..good.len() - 3]));
+        assert!(cut.is_err(), "the last event's length runs past the end");
+        for (bytes, reason) in [
+            (vec![0x1a, 0x05, 0x20], "a field's length runs past the end"),
+            (vec![0x10, 0xff], "a varint runs past the end"),
+            (vec![0x0b], "wire type 3 is not used by these messages"),
+            (vec![0x00, 0x01], "field number 0"),
+            (
+                vec![0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+                "a varint is longer than 10 bytes",
+            ),
+        ] {
+            assert_eq!(parse_batch(Bytes::from(bytes)).err().as_deref(), Some(reason));
+        }
+        // A topic that is not UTF-8.
+        let mut event = prost::Message::encode_to_vec(&every_kind()[9]);
+        let topic = "a/ü/1".as_bytes();
+        let at = event.windows(topic.len()).position(|w| w == topic).expect("topic");
+        event[at] = 0xff;
+        assert_eq!(
+            parse_event(Bytes::from(event)).err().as_deref(),
+            Some("a message topic is not UTF-8")
+        );
+    }
+}
