@@ -28,15 +28,10 @@ use std::{
 
 use bytes::Bytes;
 use crossbeam_queue::ArrayQueue;
-use prost::Message as _;
 use proto::events::v1 as pb;
 use tokio::sync::{Notify, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{
-    Status,
-    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
-    service::interceptor::InterceptedService,
-};
+use tonic::service::interceptor::InterceptedService;
 
 use crate::{
     events::{BrokerEvent, EventKind, EventSink},
@@ -358,7 +353,7 @@ async fn stream_once(shared: &Arc<Shared>, sender: &mut Sender) -> Result<(), St
             tonic::codegen::http::uri::PathAndQuery::from_static(
                 "/tern.events.v1.EventIngest/Publish",
             ),
-            BatchCodec,
+            proto::grpc::EncodedRequests::<pb::Ack>::default(),
         )
         .await
         .map_err(|status| format!("publish: {status}"))?
@@ -431,48 +426,6 @@ fn next_batch(
         MAX_BATCH_BYTES,
     );
     Some((batch, first + count as u64 - 1))
-}
-
-/// The `EventIngest.Publish` codec: batches go out already encoded ([`BatchWriter`]); acks are
-/// decoded with prost.
-#[derive(Debug, Clone, Copy, Default)]
-struct BatchCodec;
-
-impl Codec for BatchCodec {
-    type Encode = Bytes;
-    type Decode = pb::Ack;
-    type Encoder = Self;
-    type Decoder = Self;
-
-    fn encoder(&mut self) -> Self {
-        Self
-    }
-
-    fn decoder(&mut self) -> Self {
-        Self
-    }
-}
-
-impl Encoder for BatchCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, batch: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        use bytes::BufMut as _;
-        dst.put(batch);
-        Ok(())
-    }
-}
-
-impl Decoder for BatchCodec {
-    type Item = pb::Ack;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<pb::Ack>, Status> {
-        let ack = pb::Ack::decode(src)
-            .map_err(|e| Status::internal(format!("cannot decode an ack: {e}")))?;
-        Ok(Some(ack))
-    }
 }
 
 #[cfg(test)]

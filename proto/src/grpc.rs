@@ -235,3 +235,62 @@ mod tests {
         assert!(!format!("{guarded:?}").contains("s3cret"));
     }
 }
+
+/// A client codec for streams whose requests are already encoded (sent as they are) and whose
+/// responses are prost messages `R`: brokers send `EventBatch`es they encode themselves this way.
+#[derive(Debug)]
+pub struct EncodedRequests<R>(std::marker::PhantomData<fn() -> R>);
+
+impl<R> Default for EncodedRequests<R> {
+    fn default() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+impl<R> Clone for EncodedRequests<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for EncodedRequests<R> {}
+
+impl<R: prost::Message + Default + Send + 'static> tonic::codec::Codec for EncodedRequests<R> {
+    type Encode = bytes::Bytes;
+    type Decode = R;
+    type Encoder = Self;
+    type Decoder = Self;
+
+    fn encoder(&mut self) -> Self {
+        *self
+    }
+
+    fn decoder(&mut self) -> Self {
+        *self
+    }
+}
+
+impl<R> tonic::codec::Encoder for EncodedRequests<R> {
+    type Item = bytes::Bytes;
+    type Error = Status;
+
+    fn encode(
+        &mut self,
+        item: bytes::Bytes,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), Status> {
+        bytes::BufMut::put(dst, item);
+        Ok(())
+    }
+}
+
+impl<R: prost::Message + Default> tonic::codec::Decoder for EncodedRequests<R> {
+    type Item = R;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<R>, Status> {
+        R::decode(src)
+            .map(Some)
+            .map_err(|e| Status::internal(format!("cannot decode a response: {e}")))
+    }
+}

@@ -3,7 +3,7 @@
 
 mod common;
 
-use bytes::{BufMut as _, Bytes};
+use bytes::Bytes;
 use common::{Receiver, RunningRelay, WAIT, config};
 use prost::Message as _;
 use proto::{
@@ -12,48 +12,7 @@ use proto::{
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{
-    Status,
-    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
-};
-
-/// Batches out as given; acks in, decoded.
-#[derive(Clone, Copy, Default)]
-struct BytesCodec;
-
-impl Codec for BytesCodec {
-    type Encode = Bytes;
-    type Decode = Ack;
-    type Encoder = Self;
-    type Decoder = Self;
-
-    fn encoder(&mut self) -> Self {
-        Self
-    }
-
-    fn decoder(&mut self) -> Self {
-        Self
-    }
-}
-
-impl Encoder for BytesCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for BytesCodec {
-    type Item = Ack;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Ack>, Status> {
-        Ack::decode(src).map(Some).map_err(|e| Status::internal(e.to_string()))
-    }
-}
+use tonic::Status;
 
 /// Opens a Publish stream to `addr`; returns the batch sender and the acks.
 async fn stream(addr: std::net::SocketAddr) -> (mpsc::Sender<Bytes>, tonic::Streaming<Ack>) {
@@ -71,7 +30,7 @@ async fn stream(addr: std::net::SocketAddr) -> (mpsc::Sender<Bytes>, tonic::Stre
             tonic::codegen::http::uri::PathAndQuery::from_static(
                 "/tern.events.v1.EventIngest/Publish",
             ),
-            BytesCodec,
+            proto::grpc::EncodedRequests::<Ack>::default(),
         )
         .await
         .expect("publish")
