@@ -43,6 +43,31 @@ const LEGACY_PENDING: TableDefinition<(&str, u64), u64> = TableDefinition::new("
 /// Most events in one chunk: an append of more makes several (a delivery page reads a whole
 /// chunk, so chunks stay small).
 const CHUNK_EVENTS: usize = 2048;
+/// Most bytes of events in one chunk (a single larger event gets a chunk of its own).
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// Splits `events` into chunks of at most [`CHUNK_EVENTS`] events and [`CHUNK_BYTES`] bytes (but
+/// at least one event each).
+fn chunked(events: &[RawEvent]) -> impl Iterator<Item = &[RawEvent]> {
+    let mut rest = events;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0;
+        let mut len = 0;
+        while len < rest.len().min(CHUNK_EVENTS) {
+            bytes += rest[len].bytes.len();
+            if len > 0 && bytes > CHUNK_BYTES {
+                break;
+            }
+            len += 1;
+        }
+        let (chunk, tail) = rest.split_at(len);
+        rest = tail;
+        Some(chunk)
+    })
+}
 
 /// A chunk's bytes: `count` (u32 LE), the newest event's `timestamp_ms` (u64 LE), `count` end
 /// positions (u32 LE, relative to the data), then the events' protobuf encodings back to back.
@@ -322,7 +347,7 @@ impl Outbox {
             let mut log = tx.open_table(LOG).map_err(db)?;
             let mut pending = tx.open_table(PENDING).map_err(db)?;
             let mut offset = first;
-            for chunk in events.chunks(CHUNK_EVENTS) {
+            for chunk in chunked(&events) {
                 let mut owed: Vec<Vec<u8>> = vec![Vec::new(); targets.len()];
                 for (i, event) in (0u64..).zip(chunk) {
                     for t in route(event) {
@@ -680,6 +705,43 @@ mod tests {
         assert!(Chunk::event(&bytes, 5).is_none());
         assert!(Chunk::event(&bytes[..3], 0).is_none(), "too short to be a chunk");
         assert!(Chunk::event(&bytes[..bytes.len() - 1], 4).is_none(), "cut short");
+    }
+
+    #[test]
+    fn chunks_are_bounded_by_events_and_by_bytes() {
+        let sized = |n: usize| RawEvent::unparsed(bytes::Bytes::from(vec![0u8; n]));
+        let lens = |events: &[RawEvent]| chunked(events).map(<[RawEvent]>::len).collect::<Vec<_>>();
+        assert_eq!(lens(&vec![sized(10); CHUNK_EVENTS * 2 + 1]), [CHUNK_EVENTS, CHUNK_EVENTS, 1]);
+        let big = CHUNK_BYTES / 2 + 1;
+        assert_eq!(lens(&[sized(big), sized(big), sized(big)]), [1, 1, 1]);
+        assert_eq!(
+            lens(&[sized(CHUNK_BYTES * 3), sized(1), sized(1)]),
+            [1, 2],
+            "a large event alone"
+        );
+        assert!(lens(&[]).is_empty());
+    }
+
+    #[test]
+    fn one_large_append_becomes_several_chunks_read_back_in_order() {
+        let (_dir, outbox) = open();
+        let targets: Vec<Arc<str>> = vec!["a".into()];
+        let n = CHUNK_EVENTS as u64 * 2 + 5;
+        let appended = outbox.append(batch(1, 1..=n), 7, &targets, |_| vec![0]).expect("append");
+        assert_eq!((appended.queued, appended.durable_sequence), (n, n));
+        assert_eq!(outbox.bounds().expect("bounds"), (1, n + 1));
+        let mut seen = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = outbox.pending("a", after, 700).expect("pending");
+            let Some(last) = page.last() else { break };
+            after = last.offset;
+            seen.extend(page.iter().map(|p| (p.offset, p.event.sequence)));
+        }
+        assert_eq!(seen, (1..=n).map(|o| (o, o)).collect::<Vec<_>>());
+        let log = outbox.read_log(CHUNK_EVENTS as u64 - 1, 4).expect("read");
+        let offsets: Vec<u64> = log.iter().map(|(o, _)| *o).collect();
+        assert_eq!(offsets, (CHUNK_EVENTS as u64 - 1..CHUNK_EVENTS as u64 + 3).collect::<Vec<_>>());
     }
 
     #[test]
