@@ -2,6 +2,10 @@
 //! acknowledged; batches that queued up while a commit ran share the next commit (and its ack).
 //! Each ack also tells the broker which event types the relay wants (its rules plus its connected
 //! subscribers), and a fresh ack goes out whenever that set changes.
+//!
+//! A batch is read with [`crate::wire::parse_batch`] (events stay encoded) by a reader task that
+//! runs ahead of the commits (at most 64 batches); a batch with broken framing
+//! ends the stream with `INVALID_ARGUMENT`, and nothing of it is taken.
 
 use std::{
     convert::Infallible,
@@ -190,7 +194,11 @@ fn publish(
                 Err(status) => {
                     // A batch that does not read is answered with why (a broker gone meanwhile
                     // does not hear it, which is fine).
-                    tracing::debug!(%status, "a broker's event stream ended");
+                    if status.code() == tonic::Code::InvalidArgument {
+                        tracing::warn!(%status, "a broker's event batch was refused");
+                    } else {
+                        tracing::debug!(%status, "a broker's event stream ended");
+                    }
                     let _ = tx.send(Err(status)).await;
                     return;
                 }
