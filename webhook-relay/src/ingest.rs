@@ -251,9 +251,7 @@ async fn append(inner: &Arc<Inner>, batch: RawBatch) -> Result<(u64, u64), Statu
             targets
                 .iter()
                 .enumerate()
-                .filter(|(_, t)| {
-                    route::rules_match_parts(&t.config.events, event.kind, event.topic())
-                })
+                .filter(|(_, t)| route::rules_match(&t.config.events, event.kind, event.topic()))
                 .map(|(i, _)| i)
                 .collect()
         });

@@ -293,9 +293,10 @@ impl Outbox {
             let mut log = tx.open_table(LOG).map_err(db)?;
             for entry in old_log.iter().map_err(db)? {
                 let (key, value) = entry.map_err(db)?;
-                let Ok(event) = parse_event(bytes::Bytes::copy_from_slice(value.value())) else {
-                    continue;
-                };
+                // One that does not read is kept as it is; its delivery dead-letters it.
+                let bytes = bytes::Bytes::copy_from_slice(value.value());
+                let event =
+                    parse_event(bytes.clone()).unwrap_or_else(|_| RawEvent::unparsed(bytes));
                 log.insert(key.value(), Chunk::encode(&[event]).as_slice()).map_err(db)?;
                 converted += 1;
             }

@@ -84,17 +84,10 @@ pub fn client_id(event: &Event) -> &str {
     client.map_or("", |c| c.client_id.as_str())
 }
 
-/// Whether `rules` select `event` (NanoMQ: one POST however many rules match).
-pub fn rules_match(rules: &[WebhookRule], event: &Event) -> bool {
-    rules_match_parts(rules, event_kind(event), message_topic(event))
-}
-
-/// [`rules_match`] on an event's type and message topic (what an encoded event is routed on).
-pub fn rules_match_parts(
-    rules: &[WebhookRule],
-    kind: Option<WebhookEvent>,
-    topic: Option<&str>,
-) -> bool {
+/// Whether `rules` select an event of type `kind` with message topic `topic` (NanoMQ: one POST
+/// however many rules match). Both are read from the encoded event ([`crate::wire::RawEvent`]) or,
+/// for a decoded one, with [`event_kind`] and [`message_topic`].
+pub fn rules_match(rules: &[WebhookRule], kind: Option<WebhookEvent>, topic: Option<&str>) -> bool {
     let Some(kind) = kind else { return false };
     rules.iter().any(|rule| {
         rule.event == kind
@@ -126,6 +119,10 @@ mod tests {
             })),
             ..Default::default()
         }
+    }
+
+    fn rules_match(rules: &[WebhookRule], event: &Event) -> bool {
+        super::rules_match(rules, event_kind(event), message_topic(event))
     }
 
     #[test]
