@@ -1,7 +1,8 @@
 //! The publish path with `message_publish` events: `Broker::publish` of a fresh message (no
 //! subscriber), with events off against a broker whose webhook-relay is down. With the relay
-//! down the emitter's queue is full, so every event displaces the oldest one (dropped and
-//! counted): the steady state of the broker's own cost of producing events, whatever the relay.
+//! down the emitter's buffer is full: every event is numbered and encoded, and each full batch
+//! makes room by dropping the oldest (counted): the steady state of the broker's own cost of
+//! producing events, whatever the relay.
 //!
 //! Messages are built as the MQTT codec builds them: topic and payload are slices of a shared
 //! read buffer, a new buffer every 256 messages. Building them is inside the timed loop for both
@@ -98,7 +99,7 @@ fn publish(c: &mut Criterion) {
     let mut group = c.benchmark_group("publish");
     for (name, broker) in &variants {
         let mut reader = Reader::new();
-        // Fill the event queue first: the steady state displaces the oldest event per publish.
+        // Fill the event buffer first: the steady state drops the oldest batch per full batch.
         for _ in 0..200_000 {
             broker.publish(reader.next());
         }

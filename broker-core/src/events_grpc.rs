@@ -1,16 +1,27 @@
 //! The event emitter: an [`EventSink`] that batches broker events onto webhook-relay's
 //! `EventIngest` stream, at least once.
 //!
-//! `emit` pushes the event onto a bounded lock-free queue (`ArrayQueue::force_push`: when it is
-//! full the **oldest** event is displaced and counted in [`EmitterStats::dropped`]); it never
-//! waits on the network and takes no lock. What the queue holds is a pointer-sized record: for
-//! `message_publish`, the one per message, just the already-routed message's `Arc` (its receive
-//! time is the event's timestamp), so the publish path allocates nothing and builds no protobuf.
-//! One sender task drains the queue, numbering events (per-node sequence without gaps, this run's
-//! incarnation), and encodes them in batches straight to the wire format (`events_wire`). It keeps every sent event until the relay acknowledges it durable and, after a
-//! reconnect, sends everything unacknowledged again (the relay skips what it already holds); that
-//! window is bounded by the same size, dropping the oldest beyond it. A relay that is down costs
-//! memory up to twice `webhook_relay.buffer_size` events, never publish latency.
+//! `emit` numbers the event (per-node sequence, this run's incarnation) and encodes it straight
+//! to the wire format (`events_wire`) into the batch being filled, under a short lock; the event's
+//! size is worked out before the lock is taken. So nothing of the event outlives the call: a
+//! message is not held until the relay acknowledges it (which would also hold the connection's
+//! read buffer its topic and payload are cut from), and the encoding reads what is still in the
+//! cache. `emit` never waits on the network.
+//!
+//! A batch is sealed at `webhook_relay.batch_size` events or 1 MiB. A batch that is not full is
+//! sent only when nothing is in flight (as Nagle's algorithm does for TCP): under load the stream
+//! carries full batches in few, large writes, and when traffic is light an event goes at once.
+//!
+//! Two bounds, each `webhook_relay.buffer_size` events:
+//! - **unsent**: when the relay is slow or down, the **oldest** sealed batch is dropped to make
+//!   room, and its events are counted in [`EmitterStats::dropped`] (and `$SYS`, and the
+//!   `tern_events_dropped_total` metric);
+//! - **sent, not yet acknowledged**: the sender takes no new batch while this many are in
+//!   flight. It keeps them until the relay acknowledges them durable, and after a reconnect sends
+//!   them again first (the relay skips what it already holds). Nothing sent is dropped.
+//!
+//! A relay that is down costs memory up to twice `buffer_size` encoded events, never publish
+//! latency.
 //!
 //! Which events are produced: the kinds named by the configuration's webhook rules and
 //! `webhook_relay.stream_events` (known at start, so nothing is missed before the relay
@@ -26,8 +37,8 @@ use std::{
     time::Duration,
 };
 
-use bytes::Bytes;
-use crossbeam_queue::ArrayQueue;
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
 use proto::events::v1 as pb;
 use tokio::sync::{Notify, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
@@ -35,7 +46,7 @@ use tonic::service::interceptor::InterceptedService;
 
 use crate::{
     events::{BrokerEvent, EventKind, EventSink},
-    events_wire::{BatchWriter, Record},
+    events_wire::{BatchWriter, Body},
     message::MessageRef,
 };
 
@@ -139,42 +150,90 @@ pub struct EmitterStats {
     pub connects: u64,
 }
 
-/// The sender's state, kept across reconnects.
+/// A sealed batch: events `first..=last()`, encoded as one `EventBatch`.
 #[derive(Debug)]
-struct Sender {
-    /// Sequence of the next event.
-    next_seq: u64,
-    /// Numbered events not yet acknowledged, ascending and without gaps: the front one is
-    /// `next_seq - unacked.len()`.
-    unacked: VecDeque<Record>,
+struct Batch {
+    first: u64,
+    count: u64,
+    bytes: Bytes,
 }
 
-impl Sender {
-    /// Sequence of the oldest event held.
-    fn first_seq(&self) -> u64 {
-        self.next_seq - self.unacked.len() as u64
+impl Batch {
+    fn last(&self) -> u64 {
+        self.first + self.count - 1
     }
+}
+
+/// Events emitted and not yet taken by the sender: the batch being filled, and sealed ones.
+#[derive(Debug)]
+struct Unsent {
+    /// Sequence of the next event.
+    next_seq: u64,
+    /// The batch being filled: the batch header, then `open_count` events from `open_first`.
+    open: BytesMut,
+    open_first: u64,
+    open_count: u64,
+    /// Sealed batches, oldest first, and the events they hold.
+    sealed: VecDeque<Batch>,
+    sealed_events: u64,
+}
+
+impl Unsent {
+    fn events(&self) -> u64 {
+        self.sealed_events + self.open_count
+    }
+
+    /// Seals the batch being filled, if it holds anything.
+    fn seal(&mut self, writer: &BatchWriter) {
+        if self.open_count == 0 {
+            return;
+        }
+        let bytes = if self.open.len() < self.open.capacity() / 4 {
+            // A small batch (a quiet moment): copied out, and the buffer kept.
+            let bytes = Bytes::copy_from_slice(&self.open);
+            self.open.truncate(writer.header_len());
+            bytes
+        } else {
+            let capacity = self.open.len().clamp(4096, MAX_BATCH_BYTES + 4096);
+            let mut open = BytesMut::with_capacity(capacity);
+            writer.header(&mut open);
+            std::mem::replace(&mut self.open, open).freeze()
+        };
+        self.sealed.push_back(Batch { first: self.open_first, count: self.open_count, bytes });
+        self.sealed_events += self.open_count;
+        self.open_count = 0;
+    }
+}
+
+/// Batches taken by the sender and not yet acknowledged, kept across reconnects.
+#[derive(Debug, Default)]
+struct Window {
+    batches: VecDeque<Batch>,
+    events: u64,
 }
 
 #[derive(Debug)]
 struct Shared {
     config: GrpcEventsConfig,
     incarnation: u64,
+    writer: BatchWriter,
+    /// Events per batch: `batch_size`, fewer when the buffer is small, so that dropping the
+    /// oldest batch drops few events.
+    batch_events: u64,
+    /// `buffer_size`: most events unsent, and most sent and unacknowledged.
+    buffer_size: u64,
     /// Kinds from the configuration.
     static_mask: u32,
     /// Kinds wanted: the configuration's plus those the relay asked for (kept across reconnects).
     wanted: AtomicU32,
-    /// Events emitted and not yet taken by the sender (bounded; the oldest is displaced).
-    queue: ArrayQueue<Record>,
-    /// Events the sender holds unacknowledged (for stats).
-    unacked: AtomicU64,
+    unsent: Mutex<Unsent>,
+    /// Events in the sender's window (changed under the `unsent` lock when batches are taken).
+    in_flight: AtomicU64,
     /// Wakes the sender: new events.
     wake: Notify,
-    /// Set by the first `emit` after the sender last drained, so one wake-up covers a burst and
-    /// `emit` rarely touches `wake`.
+    /// Set by the first `emit` after the sender last took a batch, so one wake-up covers a burst
+    /// and `emit` rarely touches `wake`.
     signalled: AtomicBool,
-    /// Events the sender has numbered (the next sequence - 1), for stats.
-    numbered: AtomicU64,
     /// Signals every acknowledgement (for `flush`).
     acked_watch: tokio::sync::watch::Sender<u64>,
     dropped: AtomicU64,
@@ -192,18 +251,31 @@ impl GrpcEvents {
     /// Starts the sender task (it connects lazily and reconnects forever) and returns the sink.
     pub fn start(config: GrpcEventsConfig) -> Self {
         let static_mask = config.always.iter().fold(0, |m, k| m | bit(*k));
-        let buffer_size = config.buffer_size.max(1);
+        let buffer_size = config.buffer_size.max(1) as u64;
+        let batch_events = (config.batch_size.max(1) as u64).min((buffer_size / 8).max(1));
         let incarnation = crate::clock::now_ms();
+        let writer = BatchWriter::new(&config.node_id, incarnation);
+        let mut open = BytesMut::with_capacity(4096);
+        writer.header(&mut open);
         let shared = Arc::new(Shared {
             config,
             incarnation,
+            writer,
+            batch_events,
+            buffer_size,
             static_mask,
             wanted: AtomicU32::new(static_mask),
-            queue: ArrayQueue::new(buffer_size),
-            unacked: AtomicU64::new(0),
+            unsent: Mutex::new(Unsent {
+                next_seq: 1,
+                open,
+                open_first: 1,
+                open_count: 0,
+                sealed: VecDeque::new(),
+                sealed_events: 0,
+            }),
+            in_flight: AtomicU64::new(0),
             wake: Notify::new(),
             signalled: AtomicBool::new(false),
-            numbered: AtomicU64::new(0),
             acked_watch: tokio::sync::watch::channel(0).0,
             dropped: AtomicU64::new(0),
             acked: AtomicU64::new(0),
@@ -220,7 +292,7 @@ impl GrpcEvents {
         let mut acked = s.acked_watch.subscribe();
         let drained = async {
             loop {
-                if s.queue.is_empty() && s.unacked.load(Relaxed) == 0 {
+                if s.drained() {
                     return;
                 }
                 s.wake.notify_one();
@@ -229,19 +301,18 @@ impl GrpcEvents {
                 }
             }
         };
-        tokio::time::timeout(timeout, drained).await.is_ok()
-            && s.queue.is_empty()
-            && s.unacked.load(Relaxed) == 0
+        tokio::time::timeout(timeout, drained).await.is_ok() && s.drained()
     }
 
     /// The emitter's counters.
     pub fn stats(&self) -> EmitterStats {
         let s = &self.shared;
+        let unsent = s.unsent.lock();
         EmitterStats {
-            emitted: s.numbered.load(Relaxed) + s.dropped.load(Relaxed) + s.queue.len() as u64,
+            emitted: unsent.next_seq - 1,
             dropped: s.dropped.load(Relaxed),
             acked: s.acked.load(Relaxed),
-            buffered: s.queue.len() as u64 + s.unacked.load(Relaxed),
+            buffered: unsent.events() + s.in_flight.load(Relaxed),
             connects: s.connects.load(Relaxed),
         }
     }
@@ -253,11 +324,11 @@ impl EventSink for GrpcEvents {
     }
 
     fn emit(&self, event: BrokerEvent) {
-        self.shared.push(Record::of(event));
+        self.shared.push(event.timestamp_ms, &Body::of(&event.kind));
     }
 
     fn emit_message_publish(&self, message: &MessageRef) {
-        self.shared.push(Record::Publish(Arc::clone(message)));
+        self.shared.push(message.received_at_ms, &Body::publish(message));
     }
 
     fn dropped(&self) -> u64 {
@@ -266,39 +337,80 @@ impl EventSink for GrpcEvents {
 }
 
 impl Shared {
-    fn push(&self, record: Record) {
-        if self.queue.force_push(record).is_some() {
-            self.count_drop();
+    /// Numbers and encodes one event into the batch being filled.
+    fn push(&self, timestamp_ms: u64, body: &Body) {
+        let (mut dropped, mut sealed) = (0, false);
+        {
+            let mut unsent = self.unsent.lock();
+            let seq = unsent.next_seq;
+            unsent.next_seq += 1;
+            if unsent.open_count == 0 {
+                unsent.open_first = seq;
+            }
+            self.writer.put_event(&mut unsent.open, seq, timestamp_ms, body);
+            unsent.open_count += 1;
+            if unsent.open_count >= self.batch_events || unsent.open.len() >= MAX_BATCH_BYTES {
+                unsent.seal(&self.writer);
+                sealed = true;
+            }
+            while unsent.events() > self.buffer_size {
+                let Some(oldest) = unsent.sealed.pop_front() else { break };
+                unsent.sealed_events -= oldest.count;
+                dropped += oldest.count;
+            }
         }
-        if !self.signalled.load(Relaxed) && !self.signalled.swap(true, Ordering::AcqRel) {
+        if dropped > 0 {
+            self.count_drops(dropped);
+        }
+        // The sender is woken by the first event after it last took a batch (it may be idle),
+        // and by every sealed batch (it may be waiting for an ack with a small batch in flight).
+        if sealed || (!self.signalled.load(Relaxed) && !self.signalled.swap(true, Ordering::AcqRel))
+        {
             self.wake.notify_one();
         }
     }
 
-    fn count_drop(&self) {
-        let dropped = self.dropped.fetch_add(1, Relaxed) + 1;
-        if dropped.is_power_of_two() {
+    fn count_drops(&self, n: u64) {
+        let before = self.dropped.fetch_add(n, Relaxed);
+        let after = before + n;
+        // Warned at 1, 2, 4, 8, ... events dropped.
+        if before == 0 || after.ilog2() > before.ilog2() {
             tracing::warn!(
-                dropped,
+                dropped = after,
                 "event buffer full (webhook-relay slow or down): dropping the oldest events"
             );
         }
     }
 
-    /// Moves emitted events into the sender's window, numbering them.
-    fn drain(&self, sender: &mut Sender) {
+    /// Whether a batch is ready to be taken: a sealed one, or, when `idle` (nothing in flight),
+    /// the one being filled.
+    fn ready(&self, idle: bool) -> bool {
+        let unsent = self.unsent.lock();
+        !unsent.sealed.is_empty() || (idle && unsent.open_count > 0)
+    }
+
+    /// Takes the oldest sealed batch into the window; when there is none and `idle`, seals and
+    /// takes the one being filled.
+    fn take(&self, window: &mut Window, idle: bool) -> bool {
         // Events pushed after this point signal again.
         self.signalled.store(false, Ordering::Release);
-        while let Some(record) = self.queue.pop() {
-            sender.unacked.push_back(record);
-            sender.next_seq += 1;
-            if sender.unacked.len() > self.config.buffer_size.max(1) {
-                sender.unacked.pop_front();
-                self.count_drop();
-            }
+        let mut unsent = self.unsent.lock();
+        if unsent.sealed.is_empty() && idle {
+            unsent.seal(&self.writer);
         }
-        self.numbered.store(sender.next_seq - 1, Relaxed);
-        self.unacked.store(sender.unacked.len() as u64, Relaxed);
+        let Some(batch) = unsent.sealed.pop_front() else { return false };
+        unsent.sealed_events -= batch.count;
+        window.events += batch.count;
+        window.batches.push_back(batch);
+        // Under the lock, so that `drained` never sees a batch in neither place.
+        self.in_flight.store(window.events, Relaxed);
+        true
+    }
+
+    /// Nothing unsent and nothing unacknowledged.
+    fn drained(&self) -> bool {
+        let unsent = self.unsent.lock();
+        unsent.events() == 0 && self.in_flight.load(Relaxed) == 0
     }
 }
 
@@ -307,11 +419,11 @@ impl Shared {
 /// once a stream was open.
 async fn run(weak: std::sync::Weak<Shared>) {
     let mut failures: u32 = 0;
-    let mut sender = Sender { next_seq: 1, unacked: VecDeque::new() };
+    let mut window = Window::default();
     loop {
         let Some(shared) = weak.upgrade() else { return };
         let connects = shared.connects.load(Relaxed);
-        let reason = match stream_once(&shared, &mut sender).await {
+        let reason = match stream_once(&shared, &mut window).await {
             Ok(()) => return,
             Err(reason) => reason,
         };
@@ -329,9 +441,9 @@ async fn run(weak: std::sync::Weak<Shared>) {
     }
 }
 
-/// One stream: sends everything unacknowledged, then new events as they come; returns when the
+/// One stream: sends everything unacknowledged, then new batches as they come; returns when the
 /// stream breaks (`Err`) or the emitter is gone (`Ok`).
-async fn stream_once(shared: &Arc<Shared>, sender: &mut Sender) -> Result<(), String> {
+async fn stream_once(shared: &Arc<Shared>, window: &mut Window) -> Result<(), String> {
     let security = &shared.config.security;
     let endpoint = security
         .endpoint(&shared.config.address)
@@ -359,29 +471,37 @@ async fn stream_once(shared: &Arc<Shared>, sender: &mut Sender) -> Result<(), St
         .map_err(|status| format!("publish: {status}"))?
         .into_inner();
     shared.connects.fetch_add(1, Relaxed);
-    let writer = BatchWriter::new(&shared.config.node_id, shared.incarnation);
-    // Everything unacknowledged goes again.
+    // Everything unacknowledged goes again: `sent` is the last sequence this stream carries.
     let mut sent = shared.acked.load(Relaxed);
     loop {
-        shared.drain(sender);
-        // Something held is newer than what this stream sent (an ack can pass `sent` when the relay
-        // already held events from an earlier stream).
-        if !sender.unacked.is_empty() && sender.next_seq - 1 > sent {
-            // Reserve first: a batch is built (and `sent` advanced) only once it can be queued.
+        // A batch held but not sent on this stream (an ack can pass `sent` when the relay already
+        // held events from an earlier stream), else a new one while the window has room. Like
+        // Nagle's algorithm, a batch that is not full goes only when nothing is in flight: under
+        // load, batches fill up and the stream carries fewer, larger writes; when quiet, an event
+        // goes at once.
+        let resend = window.batches.iter().position(|b| b.last() > sent);
+        let idle = window.batches.is_empty();
+        let room = window.events < shared.buffer_size;
+        if resend.is_some() || (room && shared.ready(idle)) {
+            // Reserve first: a batch is taken (and `sent` advanced) only once it can be queued.
             tokio::select! {
                 permit = tx.reserve() => {
                     let permit = permit.map_err(|_| "the stream closed".to_string())?;
-                    if let Some((batch, last)) = next_batch(shared, sender, &writer, sent) {
-                        sent = last;
-                        permit.send(batch);
+                    let index = match resend {
+                        Some(index) => Some(index),
+                        None => shared.take(window, idle).then(|| window.batches.len() - 1),
+                    };
+                    if let Some(batch) = index.and_then(|i| window.batches.get(i)) {
+                        sent = batch.last();
+                        permit.send(batch.bytes.clone());
                     }
                 }
-                ack = acks.message() => handle_ack(shared, sender, ack)?,
+                ack = acks.message() => handle_ack(shared, window, ack)?,
             }
         } else {
             tokio::select! {
                 _ = shared.wake.notified() => {}
-                ack = acks.message() => handle_ack(shared, sender, ack)?,
+                ack = acks.message() => handle_ack(shared, window, ack)?,
             }
         }
     }
@@ -389,7 +509,7 @@ async fn stream_once(shared: &Arc<Shared>, sender: &mut Sender) -> Result<(), St
 
 fn handle_ack(
     shared: &Shared,
-    sender: &mut Sender,
+    window: &mut Window,
     ack: Result<Option<pb::Ack>, tonic::Status>,
 ) -> Result<(), String> {
     let ack =
@@ -398,34 +518,15 @@ fn handle_ack(
     shared.wanted.store(shared.static_mask | mask, Relaxed);
     if ack.incarnation == shared.incarnation && ack.durable_sequence > 0 {
         shared.acked.fetch_max(ack.durable_sequence, Relaxed);
-        let done = ack.durable_sequence.saturating_add(1).saturating_sub(sender.first_seq());
-        sender.unacked.drain(..(done.min(sender.unacked.len() as u64) as usize));
-        shared.unacked.store(sender.unacked.len() as u64, Relaxed);
+        while window.batches.front().is_some_and(|b| b.last() <= ack.durable_sequence) {
+            if let Some(batch) = window.batches.pop_front() {
+                window.events -= batch.count;
+            }
+        }
+        shared.in_flight.store(window.events, Relaxed);
         shared.acked_watch.send_replace(ack.durable_sequence);
     }
     Ok(())
-}
-
-/// The next batch after sequence `sent`, encoded, with the sequence of its last event.
-fn next_batch(
-    shared: &Shared,
-    sender: &Sender,
-    writer: &BatchWriter,
-    sent: u64,
-) -> Option<(Bytes, u64)> {
-    // Events dropped from the window before they were sent are skipped.
-    let first = sender.first_seq().max(sent + 1);
-    let start = usize::try_from(first - sender.first_seq()).ok()?;
-    if start >= sender.unacked.len() {
-        return None;
-    }
-    let (batch, count) = writer.batch(
-        first,
-        sender.unacked.range(start..),
-        shared.config.batch_size.max(1),
-        MAX_BATCH_BYTES,
-    );
-    Some((batch, first + count as u64 - 1))
 }
 
 #[cfg(test)]
@@ -434,38 +535,128 @@ mod tests {
     use crate::{events::Event, test_util::message};
     use mqtt_codec::QoS;
 
-    fn emitter(buffer_size: usize) -> GrpcEvents {
+    fn emitter(buffer_size: usize, batch_size: usize) -> GrpcEvents {
         GrpcEvents::start(GrpcEventsConfig {
             // Nothing listens on port 1: the relay is down.
             address: "127.0.0.1:1".into(),
             node_id: Arc::from("n1"),
             buffer_size,
-            batch_size: 16,
+            batch_size,
             reconnect_delay: Duration::from_secs(60),
             always: vec![EventKind::MessagePublish],
             security: proto::grpc::Security::default(),
         })
     }
 
+    /// The events held unsent, decoded: (sequence, timestamp).
+    fn unsent(events: &GrpcEvents) -> Vec<(u64, u64)> {
+        use prost::Message as _;
+        let s = &events.shared;
+        let mut unsent = s.unsent.lock();
+        unsent.seal(&s.writer);
+        let mut held = Vec::new();
+        for batch in &unsent.sealed {
+            let decoded = pb::EventBatch::decode(batch.bytes.clone()).unwrap_or_default();
+            assert_eq!((decoded.node_id.as_str(), decoded.incarnation), ("n1", s.incarnation));
+            let seqs: Vec<u64> = decoded.events.iter().map(|e| e.sequence).collect();
+            assert_eq!(seqs, (batch.first..=batch.last()).collect::<Vec<_>>());
+            held.extend(decoded.events.iter().map(|e| (e.sequence, e.timestamp_ms)));
+        }
+        held
+    }
+
+    fn publish_at(events: &GrpcEvents, timestamp_ms: u64) {
+        events.emit(BrokerEvent {
+            timestamp_ms,
+            kind: Event::MessagePublish {
+                message: message(&format!("t/{timestamp_ms}"), QoS::AtMostOnce, false),
+            },
+        });
+    }
+
     #[tokio::test]
     async fn a_full_buffer_drops_the_oldest_and_counts_it_without_blocking() {
-        let events = emitter(3);
+        let events = emitter(3, 16);
         assert!(events.wants(EventKind::MessagePublish));
         assert!(!events.wants(EventKind::ClientConnect), "no rule wants it");
         for i in 0..5 {
-            events.emit(BrokerEvent {
-                timestamp_ms: i,
-                kind: Event::MessagePublish {
-                    message: message(&format!("t/{i}"), QoS::AtMostOnce, false),
-                },
-            });
+            publish_at(&events, i);
         }
         let stats = events.stats();
         assert_eq!((stats.emitted, stats.dropped, stats.buffered), (5, 2, 3));
         assert_eq!(EventSink::dropped(&events), 2, "what $SYS reports");
-        let left: Vec<u64> =
-            std::iter::from_fn(|| events.shared.queue.pop()).map(|e| e.timestamp_ms()).collect();
-        assert_eq!(left, [2, 3, 4], "the oldest went first");
+        assert_eq!(unsent(&events), [(3, 2), (4, 3), (5, 4)], "the oldest went first");
+    }
+
+    #[tokio::test]
+    async fn events_are_sealed_in_batches_and_the_oldest_batch_makes_room() {
+        // 80 events held at most, in batches of 10 (an eighth of the buffer, being less than
+        // batch_size): the 81st event makes room by dropping the oldest batch whole.
+        let events = emitter(80, 64);
+        for i in 0..80 {
+            publish_at(&events, 1000 + i);
+        }
+        assert_eq!(events.stats().dropped, 0);
+        let sizes: Vec<u64> = events.shared.unsent.lock().sealed.iter().map(|b| b.count).collect();
+        assert_eq!(sizes, [10; 8]);
+        publish_at(&events, 2000);
+        let stats = events.stats();
+        assert_eq!((stats.emitted, stats.dropped, stats.buffered), (81, 10, 71));
+        let held = unsent(&events);
+        assert_eq!(held.first(), Some(&(11, 1010)));
+        assert_eq!(held.last(), Some(&(81, 2000)));
+        assert_eq!(held.len(), 71);
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_sealed_at_a_mebibyte() {
+        let events = emitter(100_000, 512);
+        let big = Arc::new(crate::message::Message {
+            topic: "big".into(),
+            payload: Bytes::from(vec![1u8; 300 << 10]),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            properties: mqtt_codec::PublishProperties::default(),
+            publisher: None,
+            from_client_id: "c".into(),
+            from_username: None,
+            received_at: std::time::Instant::now(),
+            received_at_ms: 1,
+        });
+        for _ in 0..4 {
+            events.emit_message_publish(&big);
+        }
+        let sizes: Vec<(u64, usize)> =
+            events.shared.unsent.lock().sealed.iter().map(|b| (b.count, b.bytes.len())).collect();
+        assert_eq!(sizes.len(), 1, "{sizes:?}");
+        assert_eq!(sizes[0].0, 4);
+        assert!(sizes[0].1 >= MAX_BATCH_BYTES);
+        assert_eq!(unsent(&events).len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_is_not_full_waits_while_another_is_in_flight() {
+        // Batches of 100 events; the sender task never connects, so only this test takes.
+        let events = emitter(1000, 100);
+        let s = &events.shared;
+        for i in 0..5 {
+            publish_at(&events, i);
+        }
+        let mut window = Window::default();
+        assert!(!s.ready(false), "5 of 100 events, and a batch in flight: it waits");
+        assert!(s.ready(true), "nothing in flight: it goes");
+        assert!(s.take(&mut window, true));
+        assert_eq!((window.batches.len(), window.events), (1, 5));
+        for i in 5..110 {
+            publish_at(&events, i);
+        }
+        assert!(s.ready(false), "a full batch goes even with another in flight");
+        assert!(s.take(&mut window, false));
+        assert!(!s.take(&mut window, false), "the 5 events after it wait");
+        let firsts: Vec<(u64, u64)> = window.batches.iter().map(|b| (b.first, b.count)).collect();
+        assert_eq!(firsts, [(1, 5), (6, 100)]);
+        assert_eq!(events.stats().buffered, 110, "in flight and unsent");
+        assert!(!s.drained());
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! The emitter's wire format: `tern.events.v1.EventBatch` written straight from the broker's own
-//! records, without building the prost structs first.
+//! events, without building the prost structs first.
 //!
-//! A `message_publish` event is the bulk of the stream (one per message), so it is encoded by hand
-//! from the shared [`Message`]: no `String` per topic, client id, event id or node id, no second
-//! pass to size nested messages. Every other kind goes through the generated prost types
+//! The emitter encodes each event as it is emitted, into the batch being filled; a batch is the
+//! header ([`BatchWriter::header`]: node and incarnation) followed by events in sequence order.
+//! A `message_publish` event is the bulk of the stream (one per message), so it is encoded by
+//! hand from the shared [`Message`]: no `String` per topic, client id, event id or node id, no
+//! second pass to size nested messages. Every other kind goes through the generated prost types
 //! ([`payload`]); they are rare or small. The output decodes to exactly what the prost types
 //! would have encoded (the tests compare the bytes).
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use proto::{
     events::v1::{self as pb, event::Payload},
     types::v1 as types,
@@ -15,39 +17,9 @@ use proto::{
 
 use crate::{
     auth_grpc::client_info,
-    events::{BrokerEvent, Event, SubscriptionEvent},
-    message::{Delivery, Message, MessageRef},
+    events::{Event, SubscriptionEvent},
+    message::{Delivery, Message},
 };
-
-/// What the emitter's queue and window hold: an event as cheap to move as a pointer.
-#[derive(Debug)]
-pub(crate) enum Record {
-    /// A `message_publish` event; its timestamp is the message's receive time.
-    Publish(MessageRef),
-    /// Any other event.
-    Other(Box<BrokerEvent>),
-}
-
-impl Record {
-    /// The record of an event.
-    pub(crate) fn of(event: BrokerEvent) -> Self {
-        match event.kind {
-            Event::MessagePublish { message } if message.received_at_ms == event.timestamp_ms => {
-                Self::Publish(message)
-            }
-            kind => Self::Other(Box::new(BrokerEvent { timestamp_ms: event.timestamp_ms, kind })),
-        }
-    }
-
-    /// When it happened, epoch ms.
-    #[cfg(test)]
-    pub(crate) fn timestamp_ms(&self) -> u64 {
-        match self {
-            Self::Publish(m) => m.received_at_ms,
-            Self::Other(e) => e.timestamp_ms,
-        }
-    }
-}
 
 /// `EventBatch` field numbers.
 const BATCH_NODE_ID: u32 = 1;
@@ -62,6 +34,49 @@ const EVENT_TIMESTAMP: u32 = 5;
 const EVENT_MESSAGE_PUBLISH: u32 = 19;
 /// `MessagePublish.message`.
 const PUBLISH_MESSAGE: u32 = 1;
+
+/// An event's body, sized before the emitter's lock is taken so that only the writing happens
+/// under it.
+pub(crate) enum Body<'a> {
+    /// A `message_publish`, written by hand.
+    Publish(&'a Message, MessageLens),
+    /// Any other kind, written by prost.
+    Other(Box<Payload>),
+}
+
+impl<'a> Body<'a> {
+    /// The body of an event.
+    pub(crate) fn of(event: &'a Event) -> Self {
+        match event {
+            Event::MessagePublish { message } => Self::publish(message),
+            other => Self::Other(Box::new(payload(other))),
+        }
+    }
+
+    /// The body of a `message_publish` event.
+    pub(crate) fn publish(message: &'a Message) -> Self {
+        Self::Publish(message, MessageLens::of(message))
+    }
+
+    /// Bytes of the payload field (key and length included).
+    fn len(&self) -> usize {
+        match self {
+            Self::Publish(_, lens) => nested_len(EVENT_MESSAGE_PUBLISH, lens.publish()),
+            Self::Other(payload) => payload.encoded_len(),
+        }
+    }
+
+    fn put(&self, buf: &mut BytesMut) {
+        match self {
+            Self::Publish(m, lens) => {
+                put_header(buf, EVENT_MESSAGE_PUBLISH, lens.publish());
+                put_header(buf, PUBLISH_MESSAGE, lens.message);
+                put_message(buf, m, lens);
+            }
+            Self::Other(payload) => payload.encode(buf),
+        }
+    }
+}
 
 /// Writes batches of one node incarnation.
 #[derive(Debug)]
@@ -81,51 +96,20 @@ impl BatchWriter {
         }
     }
 
-    /// Encodes the records numbered from `first_seq` as one `EventBatch`: at most `max_events`,
-    /// and no more once `max_bytes` are written (always at least one). Returns the batch and how
-    /// many records it holds.
-    pub(crate) fn batch<'a>(
-        &self,
-        first_seq: u64,
-        records: impl IntoIterator<Item = &'a Record>,
-        max_events: usize,
-        max_bytes: usize,
-    ) -> (Bytes, usize) {
-        let mut buf = BytesMut::with_capacity(4096);
-        put_str(&mut buf, BATCH_NODE_ID, &self.node_id);
-        put_u64(&mut buf, BATCH_INCARNATION, self.incarnation);
-        let mut count = 0;
-        for record in records.into_iter().take(max_events) {
-            if count > 0 && buf.len() >= max_bytes {
-                break;
-            }
-            self.put_event(&mut buf, first_seq + count as u64, record);
-            count += 1;
-        }
-        (buf.freeze(), count)
+    /// Starts a batch: the node and incarnation fields.
+    pub(crate) fn header(&self, buf: &mut BytesMut) {
+        put_str(buf, BATCH_NODE_ID, &self.node_id);
+        put_u64(buf, BATCH_INCARNATION, self.incarnation);
     }
 
-    /// One `Event` as a length-delimited field of the batch.
-    fn put_event(&self, buf: &mut BytesMut, seq: u64, record: &Record) {
-        match record {
-            Record::Publish(m) => {
-                let lens = MessageLens::of(m);
-                let body_len = nested_len(EVENT_MESSAGE_PUBLISH, lens.publish());
-                self.put_envelope(buf, seq, m.received_at_ms, body_len);
-                put_header(buf, EVENT_MESSAGE_PUBLISH, lens.publish());
-                put_header(buf, PUBLISH_MESSAGE, lens.message);
-                put_message(buf, m, &lens);
-            }
-            Record::Other(e) => {
-                let payload = payload(&e.kind);
-                self.put_envelope(buf, seq, e.timestamp_ms, payload.encoded_len());
-                payload.encode(buf);
-            }
-        }
+    /// Bytes [`header`](Self::header) writes.
+    pub(crate) fn header_len(&self) -> usize {
+        str_len(BATCH_NODE_ID, &self.node_id) + u64_len(BATCH_INCARNATION, self.incarnation)
     }
 
-    /// The event's key and length, then its fields before the payload (`body_len` bytes).
-    fn put_envelope(&self, buf: &mut BytesMut, seq: u64, timestamp_ms: u64, body_len: usize) {
+    /// Appends one `Event` (a length-delimited field of the batch).
+    pub(crate) fn put_event(&self, buf: &mut BytesMut, seq: u64, timestamp_ms: u64, body: &Body) {
+        let body_len = body.len();
         let id_len = self.id_prefix.len() + decimal_len(seq);
         let len = nested_len(EVENT_ID, id_len)
             + str_len(EVENT_NODE_ID, &self.node_id)
@@ -142,12 +126,13 @@ impl BatchWriter {
         put_u64(buf, EVENT_INCARNATION, self.incarnation);
         put_u64(buf, EVENT_SEQUENCE, seq);
         put_u64(buf, EVENT_TIMESTAMP, timestamp_ms);
+        body.put(buf);
     }
 }
 
 /// Encoded sizes of a `tern.types.v1.Message` (as a `message_publish` carries it: the published
 /// QoS and RETAIN, no subscription identifiers) and of its properties.
-struct MessageLens {
+pub(crate) struct MessageLens {
     properties: usize,
     message: usize,
 }
@@ -487,44 +472,55 @@ pub(crate) fn payload(event: &Event) -> Payload {
 mod tests {
     use std::{sync::Arc, time::Instant};
 
+    use bytes::Bytes;
     use bytestring::ByteString;
     use mqtt_codec::{PublishProperties, QoS};
     use prost::Message as _;
 
     use super::*;
+    use crate::{events::BrokerEvent, message::MessageRef};
 
-    /// What the prost types encode for the same records: the reference.
-    fn reference(writer: &BatchWriter, first_seq: u64, records: &[Record]) -> pb::EventBatch {
+    /// A batch of `events` numbered from `first_seq`, as the emitter writes it.
+    fn batch(writer: &BatchWriter, first_seq: u64, events: &[BrokerEvent]) -> Bytes {
+        let mut buf = BytesMut::new();
+        writer.header(&mut buf);
+        assert_eq!(buf.len(), writer.header_len());
+        for (event, seq) in events.iter().zip(first_seq..) {
+            writer.put_event(&mut buf, seq, event.timestamp_ms, &Body::of(&event.kind));
+        }
+        buf.freeze()
+    }
+
+    /// What the prost types encode for the same events: the reference.
+    fn reference(writer: &BatchWriter, first_seq: u64, events: &[BrokerEvent]) -> pb::EventBatch {
         let node = &*writer.node_id;
         pb::EventBatch {
             node_id: node.to_string(),
             incarnation: writer.incarnation,
-            events: records
+            events: events
                 .iter()
                 .zip(first_seq..)
-                .map(|(record, seq)| {
-                    let (timestamp_ms, payload) = match record {
-                        Record::Publish(m) => (
-                            m.received_at_ms,
-                            payload(&Event::MessagePublish { message: Arc::clone(m) }),
-                        ),
-                        Record::Other(e) => (e.timestamp_ms, payload(&e.kind)),
-                    };
-                    pb::Event {
-                        id: format!("{node}/{}/{seq}", writer.incarnation),
-                        node_id: node.to_string(),
-                        incarnation: writer.incarnation,
-                        sequence: seq,
-                        timestamp_ms,
-                        payload: Some(payload),
-                    }
+                .map(|(event, seq)| pb::Event {
+                    id: format!("{node}/{}/{seq}", writer.incarnation),
+                    node_id: node.to_string(),
+                    incarnation: writer.incarnation,
+                    sequence: seq,
+                    timestamp_ms: event.timestamp_ms,
+                    payload: Some(payload(&event.kind)),
                 })
                 .collect(),
         }
     }
 
-    fn published(topic: &str, payload: &'static [u8], properties: PublishProperties) -> Record {
-        Record::Publish(Arc::new(Message {
+    fn published(message: MessageRef) -> BrokerEvent {
+        BrokerEvent {
+            timestamp_ms: message.received_at_ms,
+            kind: Event::MessagePublish { message },
+        }
+    }
+
+    fn message(topic: &str, payload: &'static [u8], properties: PublishProperties) -> MessageRef {
+        Arc::new(Message {
             topic: topic.into(),
             payload: Bytes::from_static(payload),
             qos: QoS::AtLeastOnce,
@@ -535,7 +531,7 @@ mod tests {
             from_username: Some("alice".into()),
             received_at: Instant::now(),
             received_at_ms: 1_764_000_000_123,
-        }))
+        })
     }
 
     #[test]
@@ -553,7 +549,7 @@ mod tests {
             content_type: Some(String::new().into()),
             ..PublishProperties::default()
         };
-        let bare = Record::Publish(Arc::new(Message {
+        let bare = Arc::new(Message {
             topic: "t".into(),
             payload: Bytes::new(),
             qos: QoS::AtMostOnce,
@@ -564,54 +560,38 @@ mod tests {
             from_username: None,
             received_at: Instant::now(),
             received_at_ms: 0,
-        }));
+        });
         let big: &'static [u8] = Box::leak(vec![7u8; 70_000].into_boxed_slice());
-        let records = vec![
-            published("a/b", b"hello", PublishProperties::default()),
-            published("sensors/1/temp", b"21.5", rich),
-            bare,
-            published("big", big, PublishProperties::default()),
-            Record::of(BrokerEvent {
+        let events = vec![
+            published(message("a/b", b"hello", PublishProperties::default())),
+            published(message("sensors/1/temp", b"21.5", rich)),
+            published(bare),
+            published(message("big", big, PublishProperties::default())),
+            BrokerEvent {
                 timestamp_ms: 5,
                 kind: Event::MessageDropped {
                     client_id: Some("sub".into()),
                     message: crate::test_util::message("x/y", QoS::ExactlyOnce, false),
                     reason: "queue_full",
                 },
-            }),
-            // A publish event with its own timestamp keeps it.
-            Record::of(BrokerEvent {
+            },
+            // A publish event with a time of its own keeps it.
+            BrokerEvent {
                 timestamp_ms: 9,
                 kind: Event::MessagePublish {
                     message: crate::test_util::message("z", QoS::AtMostOnce, false),
                 },
-            }),
+            },
         ];
-        assert!(matches!(records[5], Record::Other(_)));
         for (node, incarnation, first_seq) in
             [("n1", 1_764_000_000_000, 1), ("", 0, 0), ("node-β", 7, 99_999_999_999)]
         {
             let writer = BatchWriter::new(node, incarnation);
-            let (bytes, count) = writer.batch(first_seq, &records, 100, usize::MAX);
-            assert_eq!(count, records.len());
-            let expected = reference(&writer, first_seq, &records);
+            let bytes = batch(&writer, first_seq, &events);
+            let expected = reference(&writer, first_seq, &events);
             assert_eq!(pb::EventBatch::decode(bytes.clone()).ok().as_ref(), Some(&expected));
             assert_eq!(&bytes[..], &expected.encode_to_vec()[..], "byte for byte");
         }
-    }
-
-    #[test]
-    fn batches_stop_at_the_event_and_byte_limits() {
-        let writer = BatchWriter::new("n1", 1);
-        let records: Vec<Record> =
-            (0..10).map(|_| published("t", b"0123456789", PublishProperties::default())).collect();
-        let (_, count) = writer.batch(1, &records, 4, usize::MAX);
-        assert_eq!(count, 4);
-        let (one, count) = writer.batch(1, &records, 100, 1);
-        assert_eq!(count, 1, "always at least one event");
-        let (bytes, count) = writer.batch(1, &records, 100, one.len() * 3);
-        assert!(count > 1 && count < 10, "stopped by bytes at {count}");
-        assert_eq!(pb::EventBatch::decode(bytes).map(|b| b.events.len()).ok(), Some(count));
     }
 
     #[test]

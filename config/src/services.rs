@@ -152,8 +152,9 @@ pub struct WebhookRelayConfig {
     /// `webhook_relay.metrics_bind`: where the relay serves Prometheus text at `/metrics`.
     /// Unset: no metrics endpoint.
     pub metrics_bind: Option<SocketAddr>,
-    /// `webhook_relay.buffer_size`: most events a broker holds unsent, and most it holds sent but
-    /// unacknowledged; beyond either the oldest is dropped and counted. Default 100000.
+    /// `webhook_relay.buffer_size`: most events a broker holds unsent (beyond it the oldest batch
+    /// is dropped and counted), and most it holds sent but unacknowledged (at it the broker sends
+    /// no more until acknowledged). Default 100000.
     pub buffer_size: u32,
     /// `webhook_relay.batch_size`: most events per batch on the broker's stream. Default 512.
     pub batch_size: u32,

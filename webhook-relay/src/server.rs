@@ -39,6 +39,9 @@ const PRUNE_INTERVAL: Duration = Duration::from_secs(10);
 /// HTTP/2 flow-control window per stream (the connection's is twice that): room for a few of a
 /// broker's 1 MiB batches in flight while the relay commits the previous ones.
 const STREAM_WINDOW: u32 = 8 << 20;
+/// Largest HTTP/2 frame a peer may send (HTTP/2's default is 16 KiB): a broker's batches go in
+/// few frames, so in few writes.
+const MAX_FRAME: u32 = 1 << 20;
 /// Largest `EventBatch` accepted: a batch of one event carrying the largest MQTT message a broker
 /// accepts, plus room for its fields (gRPC's default of 4 MiB would refuse a 5 MB publish and
 /// hold up that broker's stream for good).
@@ -319,7 +322,8 @@ impl Relay {
         // Wide HTTP/2 windows: a broker streams up to 1 MiB batches back to back.
         let mut builder = builder
             .initial_stream_window_size(STREAM_WINDOW)
-            .initial_connection_window_size(2 * STREAM_WINDOW);
+            .initial_connection_window_size(2 * STREAM_WINDOW)
+            .max_frame_size(MAX_FRAME);
         let result = builder
             .add_service(health)
             .add_service(reflection)
