@@ -3,9 +3,11 @@
 //!
 //! The emitter encodes each event as it is emitted, into the batch being filled; a batch is the
 //! header ([`BatchWriter::header`]: node and incarnation) followed by events in sequence order.
+//! An event carries its sequence, time and payload; its id, node and incarnation are the batch's
+//! (webhook-relay fills them in), which leaves out about a third of a small message's event.
 //! A `message_publish` event is the bulk of the stream (one per message), so it is encoded by
-//! hand from the shared [`Message`]: no `String` per topic, client id, event id or node id, no
-//! second pass to size nested messages. Every other kind goes through the generated prost types
+//! hand from the shared [`Message`]: no `String` per topic or client id, no second pass to size
+//! nested messages. Every other kind goes through the generated prost types
 //! ([`payload`]); they are rare or small. The output decodes to exactly what the prost types
 //! would have encoded (the tests compare the bytes).
 
@@ -25,10 +27,7 @@ use crate::{
 const BATCH_NODE_ID: u32 = 1;
 const BATCH_INCARNATION: u32 = 2;
 const BATCH_EVENTS: u32 = 3;
-/// `Event` field numbers.
-const EVENT_ID: u32 = 1;
-const EVENT_NODE_ID: u32 = 2;
-const EVENT_INCARNATION: u32 = 3;
+/// `Event` field numbers (1–3, id, node and incarnation, are the batch's).
 const EVENT_SEQUENCE: u32 = 4;
 const EVENT_TIMESTAMP: u32 = 5;
 const EVENT_MESSAGE_PUBLISH: u32 = 19;
@@ -83,17 +82,11 @@ impl<'a> Body<'a> {
 pub(crate) struct BatchWriter {
     node_id: Box<str>,
     incarnation: u64,
-    /// `<node>/<incarnation>/`: every event id starts with it.
-    id_prefix: Box<str>,
 }
 
 impl BatchWriter {
     pub(crate) fn new(node_id: &str, incarnation: u64) -> Self {
-        Self {
-            node_id: node_id.into(),
-            incarnation,
-            id_prefix: format!("{node_id}/{incarnation}/").into_boxed_str(),
-        }
+        Self { node_id: node_id.into(), incarnation }
     }
 
     /// Starts a batch: the node and incarnation fields.
@@ -107,23 +100,14 @@ impl BatchWriter {
         str_len(BATCH_NODE_ID, &self.node_id) + u64_len(BATCH_INCARNATION, self.incarnation)
     }
 
-    /// Appends one `Event` (a length-delimited field of the batch).
+    /// Appends one `Event` (a length-delimited field of the batch): its sequence, time and body.
+    /// Its id, node and incarnation are left out: they are the batch's, and webhook-relay fills
+    /// them in (`tern.events.v1.Event`).
     pub(crate) fn put_event(&self, buf: &mut BytesMut, seq: u64, timestamp_ms: u64, body: &Body) {
-        let body_len = body.len();
-        let id_len = self.id_prefix.len() + decimal_len(seq);
-        let len = nested_len(EVENT_ID, id_len)
-            + str_len(EVENT_NODE_ID, &self.node_id)
-            + u64_len(EVENT_INCARNATION, self.incarnation)
-            + u64_len(EVENT_SEQUENCE, seq)
-            + u64_len(EVENT_TIMESTAMP, timestamp_ms)
-            + body_len;
+        let len =
+            u64_len(EVENT_SEQUENCE, seq) + u64_len(EVENT_TIMESTAMP, timestamp_ms) + body.len();
         buf.reserve(nested_len(BATCH_EVENTS, len));
         put_header(buf, BATCH_EVENTS, len);
-        put_header(buf, EVENT_ID, id_len);
-        buf.put_slice(self.id_prefix.as_bytes());
-        put_decimal(buf, seq);
-        put_str(buf, EVENT_NODE_ID, &self.node_id);
-        put_u64(buf, EVENT_INCARNATION, self.incarnation);
         put_u64(buf, EVENT_SEQUENCE, seq);
         put_u64(buf, EVENT_TIMESTAMP, timestamp_ms);
         body.put(buf);
@@ -316,24 +300,6 @@ fn put_bool(buf: &mut BytesMut, tag: u32, b: bool) {
     }
 }
 
-fn decimal_len(v: u64) -> usize {
-    v.checked_ilog10().map_or(1, |d| d as usize + 1)
-}
-
-fn put_decimal(buf: &mut BytesMut, mut v: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    buf.put_slice(&digits[start..]);
-}
-
 fn message(m: &Message, qos: mqtt_codec::QoS, retain: bool, ids: &[u32]) -> types::Message {
     let p = &m.properties;
     types::Message {
@@ -491,7 +457,8 @@ mod tests {
         buf.freeze()
     }
 
-    /// What the prost types encode for the same events: the reference.
+    /// What the prost types encode for the same events: the reference (events without id, node
+    /// and incarnation: the batch's).
     fn reference(writer: &BatchWriter, first_seq: u64, events: &[BrokerEvent]) -> pb::EventBatch {
         let node = &*writer.node_id;
         pb::EventBatch {
@@ -501,12 +468,10 @@ mod tests {
                 .iter()
                 .zip(first_seq..)
                 .map(|(event, seq)| pb::Event {
-                    id: format!("{node}/{}/{seq}", writer.incarnation),
-                    node_id: node.to_string(),
-                    incarnation: writer.incarnation,
                     sequence: seq,
                     timestamp_ms: event.timestamp_ms,
                     payload: Some(payload(&event.kind)),
+                    ..pb::Event::default()
                 })
                 .collect(),
         }
@@ -603,16 +568,6 @@ mod tests {
             prost::encoding::encode_varint(v, &mut reference);
             assert_eq!(&buf[..], &reference[..], "{v}");
             assert_eq!(encoded_len_varint(v), reference.len(), "{v}");
-        }
-    }
-
-    #[test]
-    fn decimal_digits() {
-        for v in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX] {
-            let mut buf = BytesMut::new();
-            put_decimal(&mut buf, v);
-            assert_eq!(&buf[..], v.to_string().as_bytes());
-            assert_eq!(decimal_len(v), v.to_string().len());
         }
     }
 }

@@ -15,10 +15,9 @@
 use std::{collections::BTreeMap, path::Path, sync::Arc};
 
 use parking_lot::Mutex;
-use prost::Message as _;
 use proto::events::v1::Event;
 
-use crate::wire::{RawBatch, RawEvent, parse_event};
+use crate::wire::{RawBatch, RawEvent, decode_event, parse_event};
 use redb::{
     Database, Durability, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _,
     TableDefinition, TableHandle as _,
@@ -57,7 +56,7 @@ fn chunked(events: &[RawEvent]) -> impl Iterator<Item = &[RawEvent]> {
         let mut bytes = 0;
         let mut len = 0;
         while len < rest.len().min(CHUNK_EVENTS) {
-            bytes += rest[len].bytes.len();
+            bytes += rest[len].len();
             if len > 0 && bytes > CHUNK_BYTES {
                 break;
             }
@@ -77,18 +76,18 @@ impl Chunk {
     const HEADER: usize = 12;
 
     fn encode(events: &[RawEvent]) -> Vec<u8> {
-        let data: usize = events.iter().map(|e| e.bytes.len()).sum();
+        let data: usize = events.iter().map(RawEvent::len).sum();
         let mut out = Vec::with_capacity(Self::HEADER + 4 * events.len() + data);
         out.extend_from_slice(&u32::try_from(events.len()).unwrap_or(u32::MAX).to_le_bytes());
         let newest = events.iter().map(|e| e.timestamp_ms).max().unwrap_or(0);
         out.extend_from_slice(&newest.to_le_bytes());
         let mut end = 0usize;
         for event in events {
-            end += event.bytes.len();
+            end += event.len();
             out.extend_from_slice(&u32::try_from(end).unwrap_or(u32::MAX).to_le_bytes());
         }
         for event in events {
-            out.extend_from_slice(&event.bytes);
+            event.write_to(&mut out);
         }
         out
     }
@@ -402,7 +401,7 @@ impl Outbox {
                 if offset < from || !bit(bits, i) {
                     continue;
                 }
-                let (event, decode_error) = match Chunk::event(chunk, i).map(Event::decode) {
+                let (event, decode_error) = match Chunk::event(chunk, i).map(decode_event) {
                     Some(Ok(event)) => (event, None),
                     Some(Err(e)) => (Event::default(), Some(e.to_string())),
                     None => (Event::default(), Some("missing from its chunk".to_string())),
@@ -494,7 +493,7 @@ impl Outbox {
                 offset,
                 reason: reason.to_string(),
                 dead_at_ms,
-                event: Event::decode(bytes).unwrap_or_default(),
+                event: decode_event(bytes).unwrap_or_default(),
             });
             if out.len() >= limit {
                 break;
@@ -590,7 +589,7 @@ impl Outbox {
                 if first + i < from {
                     continue;
                 }
-                if let Some(Ok(event)) = Chunk::event(chunk, i).map(Event::decode) {
+                if let Some(Ok(event)) = Chunk::event(chunk, i).map(decode_event) {
                     out.push((first + i, event));
                 }
                 if out.len() >= limit {
@@ -661,6 +660,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message as _;
 
     fn event(sequence: u64, client: &str) -> Event {
         Event {

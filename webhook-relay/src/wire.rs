@@ -5,13 +5,18 @@
 //! strings and vectors nor encoded again: that work, once per event, was most of the relay's
 //! intake cost. Events are decoded when a delivery or a live subscriber needs them.
 //!
+//! A broker leaves each event's id, node and incarnation out: they are the batch's. The relay puts
+//! the batch's node and incarnation back in front of such an event when it stores it ([`RawEvent::
+//! write_to`]), and [`decode_event`] fills in the id, so the outbox, deliveries and subscribers
+//! see whole events.
+//!
 //! What is checked here: the batch's and each event's framing (every field's key, varint and
 //! length within bounds), the payload's framing down to the message and its topic (valid UTF-8).
 //! Deeper fields are checked when the event is decoded; one that fails then is dead-lettered.
 
 use std::ops::Range;
 
-use bytes::{Buf as _, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use proto::events::v1::{Event, EventBatch};
 use tern_config::WebhookEvent;
 
@@ -29,8 +34,11 @@ pub struct RawBatch {
 /// One encoded `Event` with the fields the relay routes on.
 #[derive(Debug, Clone, Default)]
 pub struct RawEvent {
-    /// The event's protobuf encoding.
+    /// The event's protobuf encoding, as sent.
     pub bytes: Bytes,
+    /// The batch's node and incarnation fields, for an event sent without them (written before
+    /// `bytes`: protobuf reads fields in any order).
+    origin: Option<Bytes>,
     /// Its per-node sequence.
     pub sequence: u64,
     /// When it happened, epoch ms.
@@ -54,9 +62,31 @@ impl RawEvent {
         Self { bytes, ..Self::default() }
     }
 
+    /// Bytes [`write_to`](Self::write_to) writes.
+    pub fn len(&self) -> usize {
+        self.origin.as_ref().map_or(0, Bytes::len) + self.bytes.len()
+    }
+
+    /// Whether the event is empty (an `Event` with every field at its default).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes the whole event: the batch's node and incarnation when the event left them out,
+    /// then its bytes.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        if let Some(origin) = &self.origin {
+            out.extend_from_slice(origin);
+        }
+        out.extend_from_slice(&self.bytes);
+    }
+
     /// Decodes the whole event.
     pub fn decode(&self) -> Result<Event, prost::DecodeError> {
-        prost::Message::decode(self.bytes.as_ref())
+        match &self.origin {
+            Some(origin) => decode_event(origin.as_ref().chain(self.bytes.as_ref())),
+            None => decode_event(self.bytes.as_ref()),
+        }
     }
 
     /// Encodes a decoded event (tests and callers that hold `Event`s).
@@ -75,6 +105,16 @@ impl From<EventBatch> for RawBatch {
             events: batch.events.iter().map(RawEvent::encode).collect(),
         }
     }
+}
+
+/// Decodes a stored event, filling in its id (`<node>/<incarnation>/<sequence>`) when the broker
+/// left it out.
+pub fn decode_event(buf: impl Buf) -> Result<Event, prost::DecodeError> {
+    let mut event: Event = prost::Message::decode(buf)?;
+    if event.id.is_empty() {
+        event.id = format!("{}/{}/{}", event.node_id, event.incarnation, event.sequence);
+    }
+    Ok(event)
 }
 
 /// A protobuf field's value as framed on the wire.
@@ -178,10 +218,17 @@ fn payload_kind(number: u64) -> Option<(WebhookEvent, Option<u64>)> {
 
 /// Reads one encoded `Event`.
 pub fn parse_event(bytes: Bytes) -> Result<RawEvent, String> {
+    parse_event_from(bytes, None)
+}
+
+/// Reads one encoded `Event` of a batch whose node and incarnation fields are `origin`.
+fn parse_event_from(bytes: Bytes, origin: Option<&Bytes>) -> Result<RawEvent, String> {
     let mut event = RawEvent::default();
     let mut payload = None;
+    let mut has_origin = false;
     for field in fields(&bytes) {
         match field? {
+            (2, Value::Bytes(_)) | (3, Value::Varint(_)) => has_origin = true,
             (4, Value::Varint(v)) => event.sequence = v,
             (5, Value::Varint(v)) => event.timestamp_ms = v,
             (number, Value::Bytes(range)) => {
@@ -213,6 +260,9 @@ pub fn parse_event(bytes: Bytes) -> Result<RawEvent, String> {
         }
     }
     event.bytes = bytes;
+    if !has_origin {
+        event.origin = origin.cloned();
+    }
     Ok(event)
 }
 
@@ -233,13 +283,25 @@ pub fn parse_batch(mut bytes: Bytes) -> Result<RawBatch, String> {
         batch.node_id =
             std::str::from_utf8(&bytes[range]).map_err(|_| "the node id is not UTF-8")?.to_string();
     }
+    // The fields an event without its own node and incarnation takes from the batch (none when
+    // both are defaults, which proto3 leaves out anyway).
+    let origin = {
+        let partial = Event {
+            node_id: batch.node_id.clone(),
+            incarnation: batch.incarnation,
+            ..Event::default()
+        };
+        let mut buf = BytesMut::with_capacity(prost::Message::encoded_len(&partial));
+        prost::Message::encode(&partial, &mut buf).map_err(|e| e.to_string())?;
+        (!buf.is_empty()).then(|| buf.freeze())
+    };
     batch.events.reserve(events.len());
     let mut consumed = 0;
     for range in events {
         bytes.advance(range.start - consumed);
         let event = bytes.split_to(range.len());
         consumed = range.end;
-        batch.events.push(parse_event(event)?);
+        batch.events.push(parse_event_from(event, origin.as_ref())?);
     }
     Ok(batch)
 }
@@ -336,6 +398,50 @@ mod tests {
             assert_eq!(&raw.decode().expect("decodes"), event, "the bytes are the event's");
             assert_eq!(raw.bytes.as_ref(), prost::Message::encode_to_vec(event).as_slice());
         }
+    }
+
+    #[test]
+    fn events_sent_without_id_node_and_incarnation_get_the_batch_s() {
+        let full = every_kind();
+        let compact: Vec<Event> = full
+            .iter()
+            .map(|e| Event {
+                id: String::new(),
+                node_id: String::new(),
+                incarnation: 0,
+                ..e.clone()
+            })
+            .collect();
+        let batch = EventBatch { node_id: "n1".into(), incarnation: 7, events: compact.clone() };
+        let raw = parse_batch(Bytes::from(prost::Message::encode_to_vec(&batch))).expect("parses");
+        for ((raw, compact), full) in raw.events.iter().zip(&compact).zip(&full) {
+            assert_eq!(raw.bytes.as_ref(), prost::Message::encode_to_vec(compact).as_slice());
+            let expected = Event { id: format!("n1/7/{}", full.sequence), ..full.clone() };
+            assert_eq!(raw.decode().ok().as_ref(), Some(&expected));
+            // What the outbox stores is the whole event but its id, filled in when read.
+            let mut stored = Vec::new();
+            raw.write_to(&mut stored);
+            assert_eq!(stored.len(), raw.len());
+            let read = prost::Message::decode(stored.as_slice()).unwrap_or_default();
+            assert_eq!(Event { id: String::new(), ..expected.clone() }, read);
+            assert_eq!(decode_event(stored.as_slice()).ok(), Some(expected));
+            assert_eq!((raw.sequence, raw.kind), (full.sequence, crate::route::event_kind(full)));
+            assert_eq!(raw.topic(), crate::route::message_topic(full));
+        }
+        // Events that carry their own are stored as sent.
+        let batch = EventBatch { node_id: "other".into(), incarnation: 9, events: full.clone() };
+        let raw = parse_batch(Bytes::from(prost::Message::encode_to_vec(&batch))).expect("parses");
+        for (raw, full) in raw.events.iter().zip(&full) {
+            let mut stored = Vec::new();
+            raw.write_to(&mut stored);
+            assert_eq!(stored, prost::Message::encode_to_vec(full));
+            assert_eq!(raw.decode().ok().as_ref(), Some(full));
+        }
+        // A batch from a node without id or incarnation adds nothing.
+        let batch = EventBatch { node_id: String::new(), incarnation: 0, events: compact.clone() };
+        let raw = parse_batch(Bytes::from(prost::Message::encode_to_vec(&batch))).expect("parses");
+        assert_eq!(raw.events[0].len(), raw.events[0].bytes.len());
+        assert_eq!(raw.events[0].decode().map(|e| e.id).ok().as_deref(), Some("/0/1000"));
     }
 
     #[test]
