@@ -842,7 +842,7 @@ mod tests {
             events: vec![Event { sequence: 1, ..Default::default() }],
         };
         let names: Vec<Arc<str>> = before.iter().map(|t| Arc::clone(&t.name)).collect();
-        outbox.append(batch, 0, &names, |_| vec![0, 1]).expect("append");
+        outbox.append(batch, 0, &names, |_, to| to.extend([0, 1])).expect("append");
 
         // Same settings: nothing changes, the running target stays.
         let same = set.replace(targets(&format!("{A}{B}")), &outbox).expect("replace");

@@ -247,13 +247,16 @@ async fn append(inner: &Arc<Inner>, batch: RawBatch) -> Result<(u64, u64), Statu
         // pending deliveries were dropped.
         let targets = node.targets.read();
         let names: Vec<Arc<str>> = targets.iter().map(|t| Arc::clone(&t.name)).collect();
-        let appended = node.outbox.append(batch, now_ms(), &names, |event| {
-            targets
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| route::rules_match(&t.config.events, event.kind, event.topic()))
-                .map(|(i, _)| i)
-                .collect()
+        let appended = node.outbox.append(batch, now_ms(), &names, |event, to| {
+            to.extend(
+                targets
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| {
+                        route::rules_match(&t.config.events, event.kind, event.topic())
+                    })
+                    .map(|(i, _)| i),
+            );
         });
         appended.map(|a| (a, Arc::clone(&targets)))
     })
@@ -277,7 +280,7 @@ async fn append(inner: &Arc<Inner>, batch: RawBatch) -> Result<(u64, u64), Statu
     }
     // Live subscribers get the events decoded; without any, nothing is decoded here.
     if inner.live.receiver_count() > 0 {
-        for (offset, event) in appended.accepted {
+        for (offset, event) in (appended.first_offset..).zip(appended.accepted) {
             if let Ok(event) = event.decode() {
                 // A subscriber gone meanwhile is not an error.
                 let _ = inner.live.send((offset, Arc::new(event)));

@@ -196,8 +196,10 @@ pub struct DeadLetter {
 pub struct Appended {
     /// Every event of the batch's node and incarnation up to this sequence is durable.
     pub durable_sequence: u64,
-    /// The new events with their offsets (events already held are left out).
-    pub accepted: Vec<(u64, RawEvent)>,
+    /// The offset of the first new event.
+    pub first_offset: u64,
+    /// The new events, at offsets from `first_offset` on (events already held are left out).
+    pub accepted: Vec<RawEvent>,
     /// How many deliveries were queued, over all targets.
     pub queued: u64,
 }
@@ -320,13 +322,14 @@ impl Outbox {
 
     /// Appends a broker's batch (its events stored as they came, not encoded again): skips events
     /// of this node and incarnation already accepted, logs the rest in chunks, queues a delivery
-    /// for every target (index into `targets`) that `route` names, and commits durably.
+    /// for every target (index into `targets`) that `route` adds to the list it is given, and
+    /// commits durably.
     pub fn append(
         &self,
         batch: impl Into<RawBatch>,
         now_ms: u64,
         targets: &[Arc<str>],
-        route: impl Fn(&RawEvent) -> Vec<usize>,
+        route: impl Fn(&RawEvent, &mut Vec<usize>),
     ) -> Result<Appended, OutboxError> {
         let batch = batch.into();
         let mut next = self.next_offset.lock();
@@ -347,10 +350,13 @@ impl Outbox {
             let mut log = tx.open_table(LOG).map_err(db)?;
             let mut pending = tx.open_table(PENDING).map_err(db)?;
             let mut offset = first;
+            let mut routed = Vec::with_capacity(targets.len());
             for chunk in chunked(&events) {
                 let mut owed: Vec<Vec<u8>> = vec![Vec::new(); targets.len()];
                 for (i, event) in (0u64..).zip(chunk) {
-                    for t in route(event) {
+                    routed.clear();
+                    route(event, &mut routed);
+                    for &t in &routed {
                         if let Some(bits) = owed.get_mut(t)
                             && set_bit(bits, i)
                         {
@@ -365,7 +371,8 @@ impl Outbox {
                 offset += chunk.len() as u64;
             }
             let count = events.len() as u64;
-            out.accepted = (first..).zip(events).collect();
+            out.first_offset = first;
+            out.accepted = events;
             accepted.insert(key, last).map_err(db)?;
             out.durable_sequence = last;
             let mut meta = tx.open_table(META).map_err(db)?;
@@ -728,7 +735,8 @@ mod tests {
         let (_dir, outbox) = open();
         let targets: Vec<Arc<str>> = vec!["a".into()];
         let n = CHUNK_EVENTS as u64 * 2 + 5;
-        let appended = outbox.append(batch(1, 1..=n), 7, &targets, |_| vec![0]).expect("append");
+        let appended =
+            outbox.append(batch(1, 1..=n), 7, &targets, |_, to| to.push(0)).expect("append");
         assert_eq!((appended.queued, appended.durable_sequence), (n, n));
         assert_eq!(outbox.bounds().expect("bounds"), (1, n + 1));
         let mut seen = Vec::new();
@@ -750,13 +758,15 @@ mod tests {
         let (_dir, outbox) = open();
         let targets: Vec<Arc<str>> = vec!["a".into(), "b".into()];
         // `a` wants every event, `b` only odd sequences.
-        let route = |e: &RawEvent| if e.sequence % 2 == 1 { vec![0, 1] } else { vec![0] };
+        let route = |e: &RawEvent, to: &mut Vec<usize>| {
+            to.extend(if e.sequence % 2 == 1 { &[0, 1][..] } else { &[0] });
+        };
         let first = outbox.append(batch(1, 1..=4), 7, &targets, route).expect("append");
         assert_eq!(first.queued, 6);
         assert_eq!(first.durable_sequence, 4);
         let second = outbox.append(batch(1, 3..=6), 8, &targets, route).expect("append");
         assert_eq!(second.accepted.len(), 2, "3 and 4 were accepted before");
-        assert_eq!(second.accepted[0].0, 5);
+        assert_eq!((second.first_offset, second.accepted[0].sequence), (5, 5));
 
         let a = outbox.pending("a", 0, 100).expect("pending");
         assert_eq!(offsets(&a), [1, 2, 3, 4, 5, 6]);
@@ -787,7 +797,7 @@ mod tests {
     fn a_killed_delivery_is_dead_until_redriven_even_after_its_chunk_was_pruned() {
         let (_dir, outbox) = open();
         let targets: Vec<Arc<str>> = vec!["a".into()];
-        outbox.append(batch(1, 1..=3), 7, &targets, |_| vec![0]).expect("append");
+        outbox.append(batch(1, 1..=3), 7, &targets, |_, to| to.push(0)).expect("append");
         outbox.kill("a", 2, "404 Not Found", 9).expect("kill");
         assert_eq!(offsets(&outbox.pending("a", 0, 100).expect("pending")), [1, 3]);
         let dead = outbox.dead_letters(Some("a"), 10).expect("dead letters");
@@ -810,11 +820,11 @@ mod tests {
     fn pruning_keeps_chunks_still_owed_or_recent_and_the_log_reads_across_chunks() {
         let (_dir, outbox) = open();
         let targets: Vec<Arc<str>> = vec!["a".into()];
-        outbox.append(batch(1, 1..=2), 7, &targets, |_| vec![]).expect("append");
+        outbox.append(batch(1, 1..=2), 7, &targets, |_, _| {}).expect("append");
         outbox
-            .append(batch(1, 3..=4), 7, &targets, |e| vec![0; usize::from(e.sequence == 4)])
+            .append(batch(1, 3..=4), 7, &targets, |e, to| to.extend((e.sequence == 4).then_some(0)))
             .expect("append");
-        outbox.append(batch(1, 5..=6), 7, &targets, |_| vec![]).expect("append");
+        outbox.append(batch(1, 5..=6), 7, &targets, |_, _| {}).expect("append");
         let log: Vec<u64> = outbox.read_log(2, 4).expect("read").iter().map(|(o, _)| *o).collect();
         assert_eq!(log, [2, 3, 4, 5]);
         assert_eq!(outbox.bounds().expect("bounds"), (1, 7));
@@ -856,8 +866,8 @@ mod tests {
         assert_eq!(outbox.read_log(1, 10).expect("read").len(), 3);
         // New events continue the offsets, and opening again converts nothing twice.
         let targets: Vec<Arc<str>> = vec!["a".into()];
-        let next = outbox.append(batch(9, 1..=1), 0, &targets, |_| vec![0]).expect("append");
-        assert_eq!(next.accepted[0].0, 4);
+        let next = outbox.append(batch(9, 1..=1), 0, &targets, |_, to| to.push(0)).expect("append");
+        assert_eq!((next.first_offset, next.accepted.len()), (4, 1));
         drop(outbox);
         let outbox = Outbox::open(&path).expect("reopened");
         assert_eq!(offsets(&outbox.pending("a", 0, 10).expect("pending")), [2, 3, 4]);
