@@ -42,6 +42,7 @@ use parking_lot::Mutex;
 use proto::events::v1 as pb;
 use tokio::sync::{Notify, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 
 use crate::{
@@ -239,6 +240,8 @@ struct Shared {
     dropped: AtomicU64,
     acked: AtomicU64,
     connects: AtomicU64,
+    /// Set by [`GrpcEvents::close`]: the sender stops.
+    closed: CancellationToken,
 }
 
 /// The gRPC event emitter. Cloning shares it.
@@ -280,6 +283,7 @@ impl GrpcEvents {
             dropped: AtomicU64::new(0),
             acked: AtomicU64::new(0),
             connects: AtomicU64::new(0),
+            closed: CancellationToken::new(),
         });
         tokio::spawn(run(Arc::downgrade(&shared)));
         Self { shared }
@@ -302,6 +306,13 @@ impl GrpcEvents {
             }
         };
         tokio::time::timeout(timeout, drained).await.is_ok() && s.drained()
+    }
+
+    /// Stops the sender, at shutdown once [`flush`](Self::flush) returned: its stream is closed
+    /// and not reopened (so the relay stopping next is not a broken stream). Events emitted
+    /// afterwards are held and go nowhere.
+    pub fn close(&self) {
+        self.shared.closed.cancel();
     }
 
     /// The emitter's counters.
@@ -423,9 +434,14 @@ async fn run(weak: std::sync::Weak<Shared>) {
     loop {
         let Some(shared) = weak.upgrade() else { return };
         let connects = shared.connects.load(Relaxed);
-        let reason = match stream_once(&shared, &mut window).await {
-            Ok(()) => return,
-            Err(reason) => reason,
+        let closed = shared.closed.clone();
+        let reason = tokio::select! {
+            biased;
+            () = closed.cancelled() => return,
+            result = stream_once(&shared, &mut window) => match result {
+                Ok(()) => return,
+                Err(reason) => reason,
+            },
         };
         failures =
             if shared.connects.load(Relaxed) > connects { 1 } else { failures.saturating_add(1) };
@@ -437,7 +453,11 @@ async fn run(weak: std::sync::Weak<Shared>) {
         let base = shared.config.reconnect_delay;
         drop(shared);
         let delay = base.saturating_mul(1 << (failures - 1).min(4)).min(base * 10);
-        tokio::time::sleep(delay.mul_f64(0.75 + fastrand::f64() / 2.0)).await;
+        tokio::select! {
+            biased;
+            () = closed.cancelled() => return,
+            () = tokio::time::sleep(delay.mul_f64(0.75 + fastrand::f64() / 2.0)) => {}
+        }
     }
 }
 

@@ -181,14 +181,15 @@ async fn serve(
             _ => {}
         }
     }
-    if let Some(emitter) = emitter
-        && !emitter.flush(EVENT_FLUSH_GRACE).await
-    {
-        let stats = emitter.stats();
-        tracing::warn!(
-            unacknowledged = stats.buffered,
-            "webhook-relay did not acknowledge every event within {EVENT_FLUSH_GRACE:?}; they are lost"
-        );
+    if let Some(emitter) = emitter {
+        if !emitter.flush(EVENT_FLUSH_GRACE).await {
+            let stats = emitter.stats();
+            tracing::warn!(
+                unacknowledged = stats.buffered,
+                "webhook-relay did not acknowledge every event within {EVENT_FLUSH_GRACE:?}; they are lost"
+            );
+        }
+        emitter.close();
     }
     Ok(())
 }

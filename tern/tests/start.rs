@@ -26,6 +26,8 @@ struct Started {
     child: Child,
     banner: Vec<String>,
     stderr: String,
+    /// What it prints on stderr after the banner, until it exits.
+    later: tokio::task::JoinHandle<String>,
 }
 
 impl Started {
@@ -68,8 +70,15 @@ impl Started {
             stderr.push_str(&line);
             stderr.push('\n');
         }
-        tokio::spawn(async move { while let Ok(Some(_)) = err_lines.next_line().await {} });
-        Self { child, banner, stderr }
+        let later = tokio::spawn(async move {
+            let mut later = String::new();
+            while let Ok(Some(line)) = err_lines.next_line().await {
+                later.push_str(&line);
+                later.push('\n');
+            }
+            later
+        });
+        Self { child, banner, stderr, later }
     }
 
     /// The port printed for the first endpoint line containing `what`.
@@ -84,8 +93,9 @@ impl Started {
         after_host.split('/').next().expect("port").to_owned()
     }
 
-    /// Sends `signal` and expects a clean exit.
-    async fn stop(mut self, signal: rustix::process::Signal) {
+    /// Sends `signal`, expects a clean exit, and returns what it printed on stderr after the
+    /// banner.
+    async fn stop(mut self, signal: rustix::process::Signal) -> String {
         let pid = self.child.id().expect("running");
         let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid");
         rustix::process::kill_process(pid, signal).expect("signal");
@@ -94,6 +104,7 @@ impl Started {
             .expect("tern start stops in time")
             .expect("wait");
         assert!(status.success(), "clean exit after {signal:?}: {status:?}");
+        tokio::time::timeout(WAIT, self.later).await.expect("stderr closes").expect("read")
     }
 }
 
@@ -217,7 +228,9 @@ async fn a_webhook_block_is_delivered_by_the_in_process_relay() {
     assert_eq!(body["topic"], "hooked/1", "only the filtered topic: {body}");
     assert_eq!(body["payload"], "hello");
     assert!(dir.path().join("outbox.redb").exists(), "the outbox is where the file says");
-    tern.stop(rustix::process::Signal::TERM).await;
+    let stopping = tern.stop(rustix::process::Signal::TERM).await;
+    // The broker hands the relay its last events and closes its stream before the relay stops.
+    assert!(!stopping.contains("broken"), "no broken event stream at shutdown: {stopping}");
 }
 
 /// Calls admin-api at `url` as admin/public; the status and the JSON body (`Null` when not JSON).

@@ -135,14 +135,16 @@ pub(super) async fn start(run: &mut Running, wiring: &mut Wiring) -> Result<(), 
     }
     run.spawn(Service::BrokerCore, |stop| async move {
         broker_core::run(broker, listeners, stop).await;
-        // The relay stops after the broker: hand it the last events first.
-        if let Some(emitter) = emitter
-            && !emitter.flush(EVENT_FLUSH_GRACE).await
-        {
-            tracing::warn!(
-                unacknowledged = emitter.stats().buffered,
-                "webhook-relay did not acknowledge every event within {EVENT_FLUSH_GRACE:?}"
-            );
+        // The relay stops after the broker: hand it the last events first, then close the
+        // stream (the relay going away is then no broken stream).
+        if let Some(emitter) = emitter {
+            if !emitter.flush(EVENT_FLUSH_GRACE).await {
+                tracing::warn!(
+                    unacknowledged = emitter.stats().buffered,
+                    "webhook-relay did not acknowledge every event within {EVENT_FLUSH_GRACE:?}"
+                );
+            }
+            emitter.close();
         }
         Ok(())
     });
