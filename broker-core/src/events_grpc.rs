@@ -491,62 +491,63 @@ async fn stream_once(shared: &Arc<Shared>, window: &mut Window) -> Result<(), St
         .map_err(|status| format!("publish: {status}"))?
         .into_inner();
     shared.connects.fetch_add(1, Relaxed);
-    // Everything unacknowledged goes again: `sent` is the last sequence this stream carries.
-    let mut sent = shared.acked.load(Relaxed);
+    // Everything unacknowledged goes again: `next` is the window index of the next batch this
+    // stream carries (acks remove batches from the front).
+    let mut next = 0usize;
     loop {
-        // A batch held but not sent on this stream (an ack can pass `sent` when the relay already
-        // held events from an earlier stream), else a new one while the window has room. Like
-        // Nagle's algorithm, a batch that is not full goes only when nothing is in flight: under
-        // load, batches fill up and the stream carries fewer, larger writes; when quiet, an event
-        // goes at once.
-        let resend = window.batches.iter().position(|b| b.last() > sent);
+        // A batch held but not sent on this stream, else a new one while the window has room.
+        // Like Nagle's algorithm, a batch that is not full goes only when nothing is in flight:
+        // under load, batches fill up and the stream carries fewer, larger writes; when quiet, an
+        // event goes at once.
+        let resend = next < window.batches.len();
         let idle = window.batches.is_empty();
         let room = window.events < shared.buffer_size;
-        if resend.is_some() || (room && shared.ready(idle)) {
-            // Reserve first: a batch is taken (and `sent` advanced) only once it can be queued.
+        if resend || (room && shared.ready(idle)) {
+            // Reserve first: a batch is taken (and `next` advanced) only once it can be queued.
             tokio::select! {
                 permit = tx.reserve() => {
                     let permit = permit.map_err(|_| "the stream closed".to_string())?;
-                    let index = match resend {
-                        Some(index) => Some(index),
-                        None => shared.take(window, idle).then(|| window.batches.len() - 1),
-                    };
-                    if let Some(batch) = index.and_then(|i| window.batches.get(i)) {
-                        sent = batch.last();
+                    if (resend || shared.take(window, idle))
+                        && let Some(batch) = window.batches.get(next)
+                    {
                         permit.send(batch.bytes.clone());
+                        next += 1;
                     }
                 }
-                ack = acks.message() => handle_ack(shared, window, ack)?,
+                ack = acks.message() => next = next.saturating_sub(handle_ack(shared, window, ack)?),
             }
         } else {
             tokio::select! {
                 _ = shared.wake.notified() => {}
-                ack = acks.message() => handle_ack(shared, window, ack)?,
+                ack = acks.message() => next = next.saturating_sub(handle_ack(shared, window, ack)?),
             }
         }
     }
 }
 
+/// Applies an ack; returns how many batches it removed from the front of the window.
 fn handle_ack(
     shared: &Shared,
     window: &mut Window,
     ack: Result<Option<pb::Ack>, tonic::Status>,
-) -> Result<(), String> {
+) -> Result<usize, String> {
     let ack =
         ack.map_err(|status| format!("relay: {status}"))?.ok_or("the relay closed the stream")?;
     let mask = ack.wanted_types.iter().fold(0u32, |m, t| m | (1u32 << (*t).clamp(0, 31)));
     shared.wanted.store(shared.static_mask | mask, Relaxed);
+    let mut removed = 0;
     if ack.incarnation == shared.incarnation && ack.durable_sequence > 0 {
         shared.acked.fetch_max(ack.durable_sequence, Relaxed);
         while window.batches.front().is_some_and(|b| b.last() <= ack.durable_sequence) {
             if let Some(batch) = window.batches.pop_front() {
                 window.events -= batch.count;
+                removed += 1;
             }
         }
         shared.in_flight.store(window.events, Relaxed);
         shared.acked_watch.send_replace(ack.durable_sequence);
     }
-    Ok(())
+    Ok(removed)
 }
 
 #[cfg(test)]
