@@ -139,7 +139,7 @@ fn bit(kind: EventKind) -> u32 {
 /// The emitter's counters.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct EmitterStats {
-    /// Events produced (numbered, dropped, or waiting to be numbered).
+    /// Events produced (each is numbered as it is emitted; dropped ones included).
     pub emitted: u64,
     /// Events dropped because the buffer was full (oldest first).
     pub dropped: u64,
