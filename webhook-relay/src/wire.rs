@@ -16,7 +16,7 @@
 
 use std::ops::Range;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use proto::events::v1::{Event, EventBatch};
 use tern_config::WebhookEvent;
 
@@ -98,13 +98,31 @@ impl RawEvent {
 }
 
 impl From<EventBatch> for RawBatch {
+    /// As a broker's batch is read: events without their own node and incarnation get the
+    /// batch's.
     fn from(batch: EventBatch) -> Self {
-        Self {
-            node_id: batch.node_id,
-            incarnation: batch.incarnation,
-            events: batch.events.iter().map(RawEvent::encode).collect(),
-        }
+        let origin = origin(&batch.node_id, batch.incarnation);
+        let events = batch
+            .events
+            .iter()
+            .map(|event| {
+                let mut raw = RawEvent::encode(event);
+                if event.node_id.is_empty() && event.incarnation == 0 {
+                    raw.origin.clone_from(&origin);
+                }
+                raw
+            })
+            .collect();
+        Self { node_id: batch.node_id, incarnation: batch.incarnation, events }
     }
+}
+
+/// A batch's node and incarnation as `Event` fields, for the events sent without them (none when
+/// both are defaults, which proto3 leaves out anyway).
+fn origin(node_id: &str, incarnation: u64) -> Option<Bytes> {
+    let partial = Event { node_id: node_id.to_string(), incarnation, ..Event::default() };
+    let bytes = prost::Message::encode_to_vec(&partial);
+    (!bytes.is_empty()).then(|| Bytes::from(bytes))
 }
 
 /// Decodes a stored event, filling in its id (`<node>/<incarnation>/<sequence>`) when the broker
@@ -283,18 +301,7 @@ pub fn parse_batch(mut bytes: Bytes) -> Result<RawBatch, String> {
         batch.node_id =
             std::str::from_utf8(&bytes[range]).map_err(|_| "the node id is not UTF-8")?.to_string();
     }
-    // The fields an event without its own node and incarnation takes from the batch (none when
-    // both are defaults, which proto3 leaves out anyway).
-    let origin = {
-        let partial = Event {
-            node_id: batch.node_id.clone(),
-            incarnation: batch.incarnation,
-            ..Event::default()
-        };
-        let mut buf = BytesMut::with_capacity(prost::Message::encoded_len(&partial));
-        prost::Message::encode(&partial, &mut buf).map_err(|e| e.to_string())?;
-        (!buf.is_empty()).then(|| buf.freeze())
-    };
+    let origin = origin(&batch.node_id, batch.incarnation);
     batch.events.reserve(events.len());
     let mut consumed = 0;
     for range in events {
@@ -414,6 +421,12 @@ mod tests {
             .collect();
         let batch = EventBatch { node_id: "n1".into(), incarnation: 7, events: compact.clone() };
         let raw = parse_batch(Bytes::from(prost::Message::encode_to_vec(&batch))).expect("parses");
+        // A batch handed over as prost types reads the same.
+        let converted = RawBatch::from(batch);
+        for (a, b) in converted.events.iter().zip(&raw.events) {
+            assert_eq!(a.decode().ok(), b.decode().ok());
+            assert_eq!(a.len(), b.len());
+        }
         for ((raw, compact), full) in raw.events.iter().zip(&compact).zip(&full) {
             assert_eq!(raw.bytes.as_ref(), prost::Message::encode_to_vec(compact).as_slice());
             let expected = Event { id: format!("n1/7/{}", full.sequence), ..full.clone() };
