@@ -41,9 +41,8 @@ use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use proto::events::v1 as pb;
 use tokio::sync::{Notify, mpsc};
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::service::interceptor::InterceptedService;
+use tonic::{codegen::Service as _, service::interceptor::InterceptedService};
 
 use crate::{
     events::{BrokerEvent, EventKind, EventSink},
@@ -151,7 +150,8 @@ pub struct EmitterStats {
     pub connects: u64,
 }
 
-/// A sealed batch: events `first..=last()`, encoded as one `EventBatch`.
+/// A sealed batch: events `first..=last()`, encoded as one `EventBatch` behind its gRPC message
+/// prefix, so that it goes onto the stream as it is.
 #[derive(Debug)]
 struct Batch {
     first: u64,
@@ -165,12 +165,24 @@ impl Batch {
     }
 }
 
+/// Bytes of a gRPC message prefix: a compression flag, then the message length (big-endian u32).
+const GRPC_PREFIX: usize = 5;
+
+/// An empty batch: room for the gRPC prefix, then the batch header.
+fn start_batch(writer: &BatchWriter, capacity: usize) -> BytesMut {
+    let mut open = BytesMut::with_capacity(capacity);
+    open.extend_from_slice(&[0; GRPC_PREFIX]);
+    writer.header(&mut open);
+    open
+}
+
 /// Events emitted and not yet taken by the sender: the batch being filled, and sealed ones.
 #[derive(Debug)]
 struct Unsent {
     /// Sequence of the next event.
     next_seq: u64,
-    /// The batch being filled: the batch header, then `open_count` events from `open_first`.
+    /// The batch being filled: the gRPC prefix (written at sealing), the batch header, then
+    /// `open_count` events from `open_first`.
     open: BytesMut,
     open_first: u64,
     open_count: u64,
@@ -189,16 +201,17 @@ impl Unsent {
         if self.open_count == 0 {
             return;
         }
+        // 1 MiB and one event at most (an MQTT packet is under 256 MiB): the length fits.
+        let len = u32::try_from(self.open.len() - GRPC_PREFIX).unwrap_or(u32::MAX);
+        self.open[1..GRPC_PREFIX].copy_from_slice(&len.to_be_bytes());
         let bytes = if self.open.len() < self.open.capacity() / 4 {
             // A small batch (a quiet moment): copied out, and the buffer kept.
             let bytes = Bytes::copy_from_slice(&self.open);
-            self.open.truncate(writer.header_len());
+            self.open.truncate(GRPC_PREFIX + writer.header_len());
             bytes
         } else {
             let capacity = self.open.len().clamp(4096, MAX_BATCH_BYTES + 4096);
-            let mut open = BytesMut::with_capacity(capacity);
-            writer.header(&mut open);
-            std::mem::replace(&mut self.open, open).freeze()
+            std::mem::replace(&mut self.open, start_batch(writer, capacity)).freeze()
         };
         self.sealed.push_back(Batch { first: self.open_first, count: self.open_count, bytes });
         self.sealed_events += self.open_count;
@@ -258,8 +271,7 @@ impl GrpcEvents {
         let batch_events = (config.batch_size.max(1) as u64).min((buffer_size / 8).max(1));
         let incarnation = crate::clock::now_ms();
         let writer = BatchWriter::new(&config.node_id, incarnation);
-        let mut open = BytesMut::with_capacity(4096);
-        writer.header(&mut open);
+        let open = start_batch(&writer, 4096);
         let shared = Arc::new(Shared {
             config,
             incarnation,
@@ -473,23 +485,35 @@ async fn stream_once(shared: &Arc<Shared>, window: &mut Window) -> Result<(), St
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(5));
     let channel = endpoint.connect().await.map_err(|e| format!("cannot connect: {e}"))?;
-    let mut grpc = tonic::client::Grpc::new(InterceptedService::new(
-        channel,
-        proto::grpc::AttachToken(security.interceptor()),
-    ));
-    grpc.ready().await.map_err(|e| format!("cannot connect: {e}"))?;
-    let (tx, rx) = mpsc::channel::<Bytes>(MAX_UNACKED_BATCHES);
-    let mut acks = grpc
-        .streaming(
-            tonic::Request::new(ReceiverStream::new(rx)),
-            tonic::codegen::http::uri::PathAndQuery::from_static(
-                "/tern.events.v1.EventIngest/Publish",
-            ),
-            proto::grpc::EncodedRequests::<pb::Ack>::default(),
-        )
+    let mut service =
+        InterceptedService::new(channel, proto::grpc::AttachToken(security.interceptor()));
+    std::future::poll_fn(|cx| service.poll_ready(cx))
         .await
-        .map_err(|status| format!("publish: {status}"))?
-        .into_inner();
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let (tx, rx) = mpsc::channel::<Bytes>(MAX_UNACKED_BATCHES);
+    // The call is made by hand rather than through `tonic::client::Grpc`, whose encoder would copy
+    // every batch into a buffer of its own: batches carry their gRPC prefix and go as they are.
+    let request = http::Request::builder()
+        .method(http::Method::POST)
+        .version(http::Version::HTTP_2)
+        .uri("/tern.events.v1.EventIngest/Publish")
+        .header(http::header::TE, "trailers")
+        .header(http::header::CONTENT_TYPE, "application/grpc")
+        .body(tonic::body::Body::new(BatchBody(rx)))
+        .map_err(|e| format!("publish: {e}"))?;
+    let response = service.call(request).await.map_err(|e| format!("publish: {e}"))?;
+    if let Some(status) = tonic::Status::from_header_map(response.headers()) {
+        // A response of trailers only: the relay refused the stream.
+        return Err(format!("publish: {status}"));
+    }
+    let status = response.status();
+    let mut acks = tonic::codec::Streaming::new_response(
+        proto::grpc::EncodedRequests::<pb::Ack>::default(),
+        response.into_body(),
+        status,
+        None,
+        None,
+    );
     shared.connects.fetch_add(1, Relaxed);
     // Everything unacknowledged goes again: `next` is the window index of the next batch this
     // stream carries (acks remove batches from the front).
@@ -522,6 +546,21 @@ async fn stream_once(shared: &Arc<Shared>, window: &mut Window) -> Result<(), St
                 ack = acks.message() => next = next.saturating_sub(handle_ack(shared, window, ack)?),
             }
         }
+    }
+}
+
+/// The event stream's request body: each batch is one gRPC message, prefix included.
+struct BatchBody(mpsc::Receiver<Bytes>);
+
+impl http_body::Body for BatchBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        self.0.poll_recv(cx).map(|batch| batch.map(|b| Ok(http_body::Frame::data(b))))
     }
 }
 
@@ -577,7 +616,11 @@ mod tests {
         unsent.seal(&s.writer);
         let mut held = Vec::new();
         for batch in &unsent.sealed {
-            let decoded = pb::EventBatch::decode(batch.bytes.clone()).unwrap_or_default();
+            let prefix =
+                u32::from_be_bytes(batch.bytes[1..GRPC_PREFIX].try_into().unwrap_or_default());
+            assert_eq!((batch.bytes[0], prefix as usize), (0, batch.bytes.len() - GRPC_PREFIX));
+            let decoded =
+                pb::EventBatch::decode(batch.bytes.slice(GRPC_PREFIX..)).unwrap_or_default();
             assert_eq!((decoded.node_id.as_str(), decoded.incarnation), ("n1", s.incarnation));
             let seqs: Vec<u64> = decoded.events.iter().map(|e| e.sequence).collect();
             assert_eq!(seqs, (batch.first..=batch.last()).collect::<Vec<_>>());
