@@ -142,66 +142,126 @@ enum Value {
     Fixed,
 }
 
-fn varint(buf: &[u8], at: &mut usize) -> Result<u64, String> {
+/// Why bytes are not a well-framed message (made into the error text only when it happens).
+#[derive(Debug, Clone, Copy)]
+enum Broken {
+    VarintPastEnd,
+    VarintTooLong,
+    FieldNumberZero,
+    FixedPastEnd,
+    LengthTooLarge,
+    LengthPastEnd,
+    WireType(u64),
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::VarintPastEnd => f.write_str("a varint runs past the end"),
+            Self::VarintTooLong => f.write_str("a varint is longer than 10 bytes"),
+            Self::FieldNumberZero => f.write_str("field number 0"),
+            Self::FixedPastEnd => f.write_str("a fixed field runs past the end"),
+            Self::LengthTooLarge => f.write_str("a length is too large"),
+            Self::LengthPastEnd => f.write_str("a field's length runs past the end"),
+            Self::WireType(t) => write!(f, "wire type {t} is not used by these messages"),
+        }
+    }
+}
+
+impl From<Broken> for String {
+    fn from(broken: Broken) -> Self {
+        broken.to_string()
+    }
+}
+
+#[inline]
+fn varint(buf: &[u8], at: &mut usize) -> Result<u64, Broken> {
+    // Keys, small numbers and short lengths take one byte.
+    match buf.get(*at) {
+        Some(&byte) if byte < 0x80 => {
+            *at += 1;
+            return Ok(u64::from(byte));
+        }
+        None => return Err(Broken::VarintPastEnd),
+        Some(_) => {}
+    }
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
-        let byte = *buf.get(*at).ok_or("a varint runs past the end")?;
+        let byte = *buf.get(*at).ok_or(Broken::VarintPastEnd)?;
         *at += 1;
         value |= u64::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
             return Ok(value);
         }
     }
-    Err("a varint is longer than 10 bytes".into())
+    Err(Broken::VarintTooLong)
 }
 
-/// The fields of a message, in order: (field number, value), with positions relative to `buf`.
-fn fields(buf: &[u8]) -> impl Iterator<Item = Result<(u64, Value), String>> + '_ {
-    let mut at = 0usize;
-    std::iter::from_fn(move || {
-        if at >= buf.len() {
+/// The fields of a message, in order: (field number, value), with positions relative to the
+/// message. After a broken field it ends.
+struct Fields<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+/// The fields of the message `buf`.
+fn fields(buf: &[u8]) -> Fields<'_> {
+    Fields { buf, at: 0 }
+}
+
+impl Fields<'_> {
+    #[inline]
+    fn field(&mut self) -> Result<(u64, Value), Broken> {
+        let (buf, at) = (self.buf, &mut self.at);
+        let key = varint(buf, at)?;
+        let number = key >> 3;
+        if number == 0 {
+            return Err(Broken::FieldNumberZero);
+        }
+        let value = match key & 7 {
+            0 => Value::Varint(varint(buf, at)?),
+            wire @ (1 | 5) => {
+                let width = if wire == 1 { 8 } else { 4 };
+                *at = at
+                    .checked_add(width)
+                    .filter(|end| *end <= buf.len())
+                    .ok_or(Broken::FixedPastEnd)?;
+                Value::Fixed
+            }
+            2 => {
+                let len = usize::try_from(varint(buf, at)?).map_err(|_| Broken::LengthTooLarge)?;
+                let end = at
+                    .checked_add(len)
+                    .filter(|end| *end <= buf.len())
+                    .ok_or(Broken::LengthPastEnd)?;
+                let range = *at..end;
+                *at = end;
+                Value::Bytes(range)
+            }
+            other => return Err(Broken::WireType(other)),
+        };
+        Ok((number, value))
+    }
+}
+
+impl Iterator for Fields<'_> {
+    type Item = Result<(u64, Value), Broken>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.at >= self.buf.len() {
             return None;
         }
-        let field = (|| {
-            let key = varint(buf, &mut at)?;
-            let number = key >> 3;
-            if number == 0 {
-                return Err("field number 0".to_string());
-            }
-            let value = match key & 7 {
-                0 => Value::Varint(varint(buf, &mut at)?),
-                1 | 5 => {
-                    let width = if key & 7 == 1 { 8 } else { 4 };
-                    at = at
-                        .checked_add(width)
-                        .filter(|end| *end <= buf.len())
-                        .ok_or("a fixed field runs past the end")?;
-                    Value::Fixed
-                }
-                2 => {
-                    let len = usize::try_from(varint(buf, &mut at)?)
-                        .map_err(|_| "a length is too large")?;
-                    let end = at
-                        .checked_add(len)
-                        .filter(|end| *end <= buf.len())
-                        .ok_or("a field's length runs past the end")?;
-                    let range = at..end;
-                    at = end;
-                    Value::Bytes(range)
-                }
-                other => return Err(format!("wire type {other} is not used by these messages")),
-            };
-            Ok((number, value))
-        })();
+        let field = self.field();
         if field.is_err() {
-            at = buf.len();
+            self.at = self.buf.len();
         }
         Some(field)
-    })
+    }
 }
 
 /// The last occurrence of length-delimited field `number` in `buf` (protobuf: the last one wins).
-fn bytes_field(buf: &[u8], number: u64) -> Result<Option<Range<usize>>, String> {
+fn bytes_field(buf: &[u8], number: u64) -> Result<Option<Range<usize>>, Broken> {
     let mut found = None;
     for field in fields(buf) {
         if let (n, Value::Bytes(range)) = field?
