@@ -42,21 +42,24 @@ const LEGACY_PENDING: TableDefinition<(&str, u64), u64> = TableDefinition::new("
 /// Most events in one chunk: an append of more makes several (a delivery page reads a whole
 /// chunk, so chunks stay small).
 const CHUNK_EVENTS: usize = 2048;
-/// Most bytes of events in one chunk (a single larger event gets a chunk of its own).
-const CHUNK_BYTES: usize = 1 << 20;
+/// Most bytes of an encoded chunk (a single larger event gets a chunk of its own). redb keeps a
+/// chunk in a page of a power-of-two size and writes the whole page, so a chunk is sized to fill
+/// one: 128 KiB, less room for the page's header and the key. (A chunk a little over a power of
+/// two would take a page of twice that, written whole at every commit.)
+const CHUNK_BYTES: usize = (128 << 10) - 256;
 
-/// Splits `events` into chunks of at most [`CHUNK_EVENTS`] events and [`CHUNK_BYTES`] bytes (but
-/// at least one event each).
+/// Splits `events` into chunks of at most [`CHUNK_EVENTS`] events and [`CHUNK_BYTES`] bytes
+/// encoded (but at least one event each).
 fn chunked(events: &[RawEvent]) -> impl Iterator<Item = &[RawEvent]> {
     let mut rest = events;
     std::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
-        let mut bytes = 0;
+        let mut bytes = Chunk::HEADER;
         let mut len = 0;
         while len < rest.len().min(CHUNK_EVENTS) {
-            bytes += rest[len].len();
+            bytes += 4 + rest[len].len();
             if len > 0 && bytes > CHUNK_BYTES {
                 break;
             }
@@ -722,6 +725,13 @@ mod tests {
         assert_eq!(lens(&vec![sized(10); CHUNK_EVENTS * 2 + 1]), [CHUNK_EVENTS, CHUNK_EVENTS, 1]);
         let big = CHUNK_BYTES / 2 + 1;
         assert_eq!(lens(&[sized(big), sized(big), sized(big)]), [1, 1, 1]);
+        // Encoded (header, end positions, events), a chunk fills its page and no more.
+        let events = vec![sized(1000); 1000];
+        let chunks: Vec<&[RawEvent]> = chunked(&events).collect();
+        let per_chunk = (CHUNK_BYTES - Chunk::HEADER) / (4 + 1000);
+        assert_eq!(chunks[0].len(), per_chunk);
+        assert!(chunks.iter().all(|c| Chunk::encode(c).len() <= CHUNK_BYTES));
+        assert!(Chunk::encode(chunks[0]).len() > CHUNK_BYTES - 1004, "full");
         assert_eq!(
             lens(&[sized(CHUNK_BYTES * 3), sized(1), sized(1)]),
             [1, 2],
