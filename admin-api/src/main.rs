@@ -25,13 +25,9 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let env = tern_config::Env::from_process();
-    let loaded = match tern_config::load_or_default(args.conf.as_deref(), &env) {
+    let (loaded, env) = match tern_telemetry::service::load("admin-api", args.conf.as_deref()) {
         Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!("admin-api: invalid configuration: {error}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let http = loaded.config.http_server.clone().unwrap_or_default();
     if let Err(error) = admin_api::AuthMode::from_config(&http) {
@@ -39,11 +35,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     if args.check_config {
-        for warning in &loaded.warnings {
-            eprintln!("warning: {warning}");
-        }
-        println!("ok");
-        return ExitCode::SUCCESS;
+        return tern_telemetry::service::check("admin-api", &loaded, []);
     }
     let telemetry = match tern_telemetry::service::start_logging("admin-api", &loaded, &env) {
         Ok(telemetry) => telemetry,

@@ -3,6 +3,7 @@
 
 use std::{process::Stdio, time::Duration};
 
+use test_support::cli::check_config;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const BIN: &str = env!("CARGO_BIN_EXE_admin-api");
@@ -10,28 +11,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_admin-api");
 #[test]
 fn check_config_accepts_a_good_file_and_names_the_key_of_a_bad_one() {
     let dir = tempfile::tempdir().expect("dir");
-    let good = dir.path().join("good.conf");
-    std::fs::write(&good, "http_server { port = 0 }\nredis { url = \"redis://127.0.0.1:1\" }\n")
-        .expect("write");
-    let out = std::process::Command::new(BIN)
-        .arg("--conf")
-        .arg(&good)
-        .arg("--check-config")
-        .output()
-        .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    let good = "http_server { port = 0 }\nredis { url = \"redis://127.0.0.1:1\" }\n";
+    let out = check_config(BIN, dir.path(), "good.conf", good);
+    assert_eq!((out.code, out.stdout.trim()), (Some(0), "ok"), "{out:?}");
 
-    let bad = dir.path().join("bad.conf");
-    std::fs::write(&bad, "http_server {\n  auth_type = jwt\n}\n").expect("write");
-    let out = std::process::Command::new(BIN)
-        .arg("--conf")
-        .arg(&bad)
-        .arg("--check-config")
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = check_config(BIN, dir.path(), "bad.conf", "http_server {\n  auth_type = jwt\n}\n");
+    assert_eq!(out.code, Some(2));
+    let err = &out.stderr;
     assert!(err.contains("bad.conf") && err.contains("http_server.jwt.public.keyfile"), "{err}");
 }
 

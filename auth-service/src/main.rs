@@ -24,32 +24,21 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let env = tern_config::Env::from_process();
-    let loaded = match tern_config::load_or_default(args.conf.as_deref(), &env) {
+    let (loaded, env) = match tern_telemetry::service::load("auth-service", args.conf.as_deref()) {
         Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!("auth-service: invalid configuration: {error}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let runtime = match tern_telemetry::service::runtime("auth-service") {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
     if args.check_config {
-        for warning in &loaded.warnings {
-            eprintln!("warning: {warning}");
-        }
-        return match runtime.block_on(async { auth_service::setup::build(&loaded.config) }) {
-            Ok(_) => {
-                println!("ok");
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("auth-service: {error}");
-                ExitCode::from(2)
-            }
-        };
+        let built = runtime.block_on(async { auth_service::setup::build(&loaded.config) });
+        return tern_telemetry::service::check(
+            "auth-service",
+            &loaded,
+            built.err().map(|e| e.to_string()),
+        );
     }
     let telemetry = match tern_telemetry::service::start_logging("auth-service", &loaded, &env) {
         Ok(telemetry) => telemetry,

@@ -36,20 +36,12 @@ fn main() -> ExitCode {
     let args = Args::parse();
     // One crypto provider for the whole process (TLS listeners, gRPC clients).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let env = tern_config::Env::from_process();
-    let loaded = match tern_config::load_or_default(args.conf.as_deref(), &env) {
+    let (loaded, env) = match tern_telemetry::service::load("broker-core", args.conf.as_deref()) {
         Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!("broker-core: invalid configuration: {error}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if args.check_config {
-        for warning in &loaded.warnings {
-            eprintln!("warning: {warning}");
-        }
-        println!("ok");
-        return ExitCode::SUCCESS;
+        return tern_telemetry::service::check("broker-core", &loaded, []);
     }
     let telemetry = match tern_telemetry::service::start_logging("broker-core", &loaded, &env) {
         Ok(telemetry) => telemetry,

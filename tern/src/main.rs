@@ -129,17 +129,11 @@ fn run_start(args: &StartArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(error) => {
-            eprintln!("tern: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+    let runtime = match tern_telemetry::service::runtime("tern") {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
     };
     if args.check_config {
-        for warning in &loaded.warnings {
-            eprintln!("warning: {warning}");
-        }
         // The auth chain and the webhook targets are built (not served) so that their files and
         // settings are checked too, as `auth-service` and `webhook-relay --check-config` do.
         let mut problems = Vec::new();
@@ -151,26 +145,12 @@ fn run_start(args: &StartArgs) -> ExitCode {
                 problems.push(format!("webhook-relay: webhook target {error}"));
             }
         }
-        if problems.is_empty() {
-            println!("ok");
-            return ExitCode::SUCCESS;
-        }
-        for problem in problems {
-            eprintln!("tern: {problem}");
-        }
-        return ExitCode::from(2);
+        return tern_telemetry::service::check("tern", &loaded, problems);
     }
-    let tern_log = env.get("TERN_LOG").map(str::to_owned);
-    let telemetry = match tern_telemetry::init(&loaded.config.log, tern_log.as_deref()) {
-        Ok(telemetry) => std::sync::Arc::new(telemetry),
-        Err(error) => {
-            eprintln!("tern: {error}");
-            return ExitCode::from(2);
-        }
+    let telemetry = match tern_telemetry::service::start_logging("tern", &loaded, &env) {
+        Ok(telemetry) => telemetry,
+        Err(code) => return code,
     };
-    for warning in &loaded.warnings {
-        tracing::warn!("{warning}");
-    }
     let source = loaded.config.source.as_ref().map_or_else(
         || {
             args.conf

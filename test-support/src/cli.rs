@@ -1,5 +1,6 @@
-//! Running Tern's command-line clients (`tern pub`, `tern sub`) as real processes in tests, and a
-//! subscriber that is known to be subscribed before anything is published.
+//! Running Tern's command-line clients (`tern pub`, `tern sub`) as real processes in tests, a
+//! subscriber that is known to be subscribed before anything is published, and a service binary's
+//! `--check-config`.
 
 use std::{
     path::{Path, PathBuf},
@@ -30,6 +31,27 @@ pub struct Output {
     pub stdout: String,
     /// Standard error.
     pub stderr: String,
+}
+
+/// Writes `text` to `dir/name` and runs `program --conf <that file> --check-config` (a service
+/// binary, e.g. `env!("CARGO_BIN_EXE_webhook-relay")`); returns what it said.
+///
+/// # Panics
+/// When the file cannot be written or the program cannot be run (the test cannot go on then).
+pub fn check_config(program: &str, dir: &Path, name: &str, text: &str) -> Output {
+    let file = dir.join(name);
+    std::fs::write(&file, text).expect("write the configuration file");
+    let out = std::process::Command::new(program)
+        .arg("--conf")
+        .arg(&file)
+        .arg("--check-config")
+        .output()
+        .expect("run the program");
+    Output {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 impl Cli {

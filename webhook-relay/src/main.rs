@@ -25,32 +25,18 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let env = tern_config::Env::from_process();
-    let loaded = match tern_config::load_or_default(args.conf.as_deref(), &env) {
+    let (loaded, env) = match tern_telemetry::service::load("webhook-relay", args.conf.as_deref()) {
         Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!("webhook-relay: invalid configuration: {error}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if args.check_config {
-        for warning in &loaded.warnings {
-            eprintln!("warning: {warning}");
-        }
         let problems: Vec<String> = loaded
             .config
             .webhook_targets()
             .filter_map(|t| webhook_relay::delivery::Target::new(t.clone()).err())
-            .map(|e| e.to_string())
+            .map(|e| format!("webhook target {e}"))
             .collect();
-        if problems.is_empty() {
-            println!("ok");
-            return ExitCode::SUCCESS;
-        }
-        for problem in problems {
-            eprintln!("webhook-relay: webhook target {problem}");
-        }
-        return ExitCode::from(2);
+        return tern_telemetry::service::check("webhook-relay", &loaded, problems);
     }
     let telemetry = match tern_telemetry::service::start_logging("webhook-relay", &loaded, &env) {
         Ok(telemetry) => telemetry,
