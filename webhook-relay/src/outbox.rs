@@ -725,13 +725,15 @@ mod tests {
         assert_eq!(lens(&vec![sized(10); CHUNK_EVENTS * 2 + 1]), [CHUNK_EVENTS, CHUNK_EVENTS, 1]);
         let big = CHUNK_BYTES / 2 + 1;
         assert_eq!(lens(&[sized(big), sized(big), sized(big)]), [1, 1, 1]);
-        // Encoded (header, end positions, events), a chunk fills its page and no more.
-        let events = vec![sized(1000); 1000];
+        // Encoded (header, a 4-byte end position per event, events), a chunk fills its page and
+        // no more: 2043 events of 60 bytes, where counting the events' bytes alone would take
+        // 2048 (over the page).
+        let events = vec![sized(60); 5000];
         let chunks: Vec<&[RawEvent]> = chunked(&events).collect();
-        let per_chunk = (CHUNK_BYTES - Chunk::HEADER) / (4 + 1000);
-        assert_eq!(chunks[0].len(), per_chunk);
+        let per_chunk = (CHUNK_BYTES - Chunk::HEADER) / (4 + 60);
+        assert_eq!((chunks[0].len(), per_chunk), (2043, 2043));
         assert!(chunks.iter().all(|c| Chunk::encode(c).len() <= CHUNK_BYTES));
-        assert!(Chunk::encode(chunks[0]).len() > CHUNK_BYTES - 1004, "full");
+        assert!(Chunk::encode(chunks[0]).len() > CHUNK_BYTES - 64, "full");
         assert_eq!(
             lens(&[sized(CHUNK_BYTES * 3), sized(1), sized(1)]),
             [1, 2],
