@@ -87,7 +87,7 @@ fn publish(c: &mut Criterion) {
         address: "127.0.0.1:1".into(),
         node_id: Arc::from("bench"),
         buffer_size: 100_000,
-        batch_size: 512,
+        batch_size: tern_config::WebhookRelayConfig::default().batch_size as usize,
         reconnect_delay: Duration::from_secs(3600),
         always: vec![EventKind::MessagePublish],
         security: proto::grpc::Security::default(),

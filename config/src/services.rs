@@ -156,7 +156,7 @@ pub struct WebhookRelayConfig {
     /// is dropped and counted), and most it holds sent but unacknowledged (at it the broker sends
     /// no more until acknowledged). Default 100000.
     pub buffer_size: u32,
-    /// `webhook_relay.batch_size`: most events per batch on the broker's stream. Default 512.
+    /// `webhook_relay.batch_size`: most events per batch on the broker's stream. Default 4096.
     pub batch_size: u32,
     /// `webhook_relay.reconnect_delay`: the broker's wait before reopening a broken stream
     /// (doubled per failure up to 10× this). Default 500ms.
@@ -182,7 +182,7 @@ impl Default for WebhookRelayConfig {
             retention: Duration::from_secs(3600),
             metrics_bind: None,
             buffer_size: 100_000,
-            batch_size: 512,
+            batch_size: 4096,
             reconnect_delay: Duration::from_millis(500),
             stream_events: Vec::new(),
             token: None,
