@@ -177,13 +177,11 @@ impl From<Broken> for String {
 #[inline]
 fn varint(buf: &[u8], at: &mut usize) -> Result<u64, Broken> {
     // Keys, small numbers and short lengths take one byte.
-    match buf.get(*at) {
-        Some(&byte) if byte < 0x80 => {
-            *at += 1;
-            return Ok(u64::from(byte));
-        }
-        None => return Err(Broken::VarintPastEnd),
-        Some(_) => {}
+    if let Some(&byte) = buf.get(*at)
+        && byte < 0x80
+    {
+        *at += 1;
+        return Ok(u64::from(byte));
     }
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
