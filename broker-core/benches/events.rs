@@ -8,6 +8,10 @@
 //! read buffer, a new buffer every 256 messages. Building them is inside the timed loop for both
 //! variants, so the difference between the two is what events cost per publish.
 //!
+//! `publish_2_threads`: the same from two threads at once (two publishers, as a broker's worker
+//! threads publish for different clients), timed by the wall clock: what the event path costs
+//! when threads emit at the same time.
+//!
 //! Run with `cargo bench -p broker-core --bench events`.
 
 use std::{
@@ -42,7 +46,11 @@ struct Reader {
 
 impl Reader {
     fn new() -> Self {
-        Self { buffer: BytesMut::new(), client_id: "bench-publisher".into() }
+        Self::of("bench-publisher")
+    }
+
+    fn of(client_id: &str) -> Self {
+        Self { buffer: BytesMut::new(), client_id: client_id.into() }
     }
 
     fn next(&mut self) -> MessageRef {
@@ -75,14 +83,9 @@ fn broker(events: Arc<dyn EventSink>) -> Arc<Broker> {
     Broker::new(config, Arc::new(AllowAll), events)
 }
 
-fn publish(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("runtime: {e}"));
-    let _entered = runtime.enter();
-    let emitter = GrpcEvents::start(GrpcEventsConfig {
+/// An emitter whose relay is down for the whole run.
+fn relay_down() -> GrpcEvents {
+    GrpcEvents::start(GrpcEventsConfig {
         // Nothing listens on port 1: the relay is down, and stays so for the whole run.
         address: "127.0.0.1:1".into(),
         node_id: Arc::from("bench"),
@@ -91,11 +94,32 @@ fn publish(c: &mut Criterion) {
         reconnect_delay: Duration::from_secs(3600),
         always: vec![EventKind::MessagePublish],
         security: proto::grpc::Security::default(),
-    });
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("runtime: {e}"))
+}
+
+/// What `publish` and `publish_2_threads` compare: a broker with events off, and one whose
+/// emitter's relay is down (and the emitter, for its counters).
+fn variants() -> (GrpcEvents, [(&'static str, Arc<Broker>); 2]) {
+    let emitter = relay_down();
     let variants = [
         ("events_off", broker(Arc::new(NoEvents))),
         ("relay_down", broker(Arc::new(emitter.clone()))),
     ];
+    (emitter, variants)
+}
+
+fn publish(c: &mut Criterion) {
+    let runtime = runtime();
+    let _entered = runtime.enter();
+    let (emitter, variants) = variants();
     let mut group = c.benchmark_group("publish");
     for (name, broker) in &variants {
         let mut reader = Reader::new();
@@ -111,5 +135,74 @@ fn publish(c: &mut Criterion) {
     eprintln!("publish/relay_down: emitter {:?}", emitter.stats());
 }
 
-criterion_group!(benches, publish);
+fn publish_2_threads(c: &mut Criterion) {
+    let runtime = runtime();
+    let _entered = runtime.enter();
+    let (emitter, variants) = variants();
+    let mut group = c.benchmark_group("publish_2_threads");
+    for (name, broker) in &variants {
+        let mut readers = [Reader::of("bench-publisher-1"), Reader::of("bench-publisher-2")];
+        for reader in &mut readers {
+            for _ in 0..100_000 {
+                broker.publish(reader.next());
+            }
+        }
+        // One iteration: a publish on each thread, at the same time.
+        group.bench_function(*name, |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                std::thread::scope(|scope| {
+                    for reader in &mut readers {
+                        scope.spawn(move || {
+                            for _ in 0..iters {
+                                black_box(broker.publish(reader.next()));
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            });
+        });
+    }
+    group.finish();
+    eprintln!("publish_2_threads/relay_down: emitter {:?}", emitter.stats());
+}
+
+/// The emitter alone (relay down), one thread, then two at once, each emitting the event of its
+/// own publisher's message: what threads emitting at the same time cost each other.
+fn emit(c: &mut Criterion) {
+    let runtime = runtime();
+    let _entered = runtime.enter();
+    let emitter = relay_down();
+    let messages = [Reader::of("bench-publisher-1").next(), Reader::of("bench-publisher-2").next()];
+    for message in &messages {
+        for _ in 0..100_000 {
+            emitter.emit_message_publish(message);
+        }
+    }
+    let mut group = c.benchmark_group("emit");
+    group.bench_function("1_thread", |b| {
+        b.iter(|| emitter.emit_message_publish(black_box(&messages[0])));
+    });
+    // One iteration: an event emitted on each thread, at the same time.
+    group.bench_function("2_threads", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            std::thread::scope(|scope| {
+                for message in &messages {
+                    let emitter = &emitter;
+                    scope.spawn(move || {
+                        for _ in 0..iters {
+                            emitter.emit_message_publish(black_box(message));
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, publish, publish_2_threads, emit);
 criterion_main!(benches);

@@ -169,6 +169,29 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The client whose events keep their order (as webhook-relay delivers them): the client of
+    /// client, session and delivery events, the publisher of a `message_publish`, and none ("")
+    /// for a message dropped before it was routed.
+    pub fn client_id(&self) -> &str {
+        match self {
+            Self::ClientConnect { client }
+            | Self::ClientConnack { client, .. }
+            | Self::ClientConnected { client, .. }
+            | Self::ClientDisconnected { client, .. }
+            | Self::ClientSubscribe { client, .. }
+            | Self::ClientUnsubscribe { client, .. }
+            | Self::SessionSubscribed { client, .. }
+            | Self::SessionUnsubscribed { client, .. }
+            | Self::SessionTerminated { client, .. }
+            | Self::MessageDelivered { client, .. }
+            | Self::MessageAcked { client, .. } => &client.client_id,
+            Self::MessagePublish { message } => &message.from_client_id,
+            Self::MessageDropped { client_id, .. } => client_id.as_deref().unwrap_or(""),
+        }
+    }
+}
+
 /// Receives broker events.
 pub trait EventSink: Send + Sync + Debug {
     /// Whether events of this kind are wanted at all (checked before building one).

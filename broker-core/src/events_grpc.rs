@@ -1,12 +1,17 @@
 //! The event emitter: an [`EventSink`] that batches broker events onto webhook-relay's
 //! `EventIngest` stream, at least once.
 //!
-//! `emit` numbers the event (per-node sequence, this run's incarnation) and encodes it straight
-//! to the wire format (`events_wire`) into the batch being filled, under a short lock; the event's
-//! size is worked out before the lock is taken. So nothing of the event outlives the call: a
-//! message is not held until the relay acknowledges it (which would also hold the connection's
-//! read buffer its topic and payload are cut from), and the encoding reads what is still in the
-//! cache. `emit` never waits on the network.
+//! `emit` encodes the event straight to the wire format (`events_wire`) into a batch being
+//! filled, under a short lock; the event's size is worked out before the lock is taken. So nothing
+//! of the event outlives the call: a message is not held until the relay acknowledges it (which
+//! would also hold the connection's read buffer its topic and payload are cut from), and the
+//! encoding reads what is still in the cache. `emit` never waits on the network.
+//!
+//! There is no lock every publish takes: batches are filled in shards (twice as many as cores),
+//! and a client's events always go to the same shard (by its client id), so they keep their order
+//! while threads publishing for other clients fill other shards. A batch's events are numbered
+//! (the per-node sequence of this run's incarnation) when it is sealed and queued, under the one
+//! lock taken per batch; the batch carries the first number (`EventBatch.first_sequence`).
 //!
 //! A batch is sealed at `webhook_relay.batch_size` events or 1 MiB. A batch that is not full is
 //! sent only when nothing is in flight (as Nagle's algorithm does for TCP): under load the stream
@@ -15,7 +20,8 @@
 //! Two bounds, each `webhook_relay.buffer_size` events:
 //! - **unsent**: when the relay is slow or down, the **oldest** sealed batch is dropped to make
 //!   room, and its events are counted in [`EmitterStats::dropped`] (and `$SYS`, and the
-//!   `tern_events_dropped_total` metric);
+//!   `tern_events_dropped_total` metric). The batches being filled count as full, so sealed ones
+//!   are dropped as soon as a shard seals one that would not fit;
 //! - **sent, not yet acknowledged**: the sender takes no new batch while this many are in
 //!   flight. It keeps them until the relay acknowledges them durable, and after a reconnect sends
 //!   them again first (the relay skips what it already holds). Nothing sent is dropped.
@@ -167,6 +173,8 @@ impl Batch {
 
 /// Bytes of a gRPC message prefix: a compression flag, then the message length (big-endian u32).
 const GRPC_PREFIX: usize = 5;
+/// Most bytes [`BatchWriter::finish`] appends (a key and a 10-byte varint).
+const FINISH_BYTES: usize = 11;
 
 /// An empty batch: room for the gRPC prefix, then the batch header.
 fn start_batch(writer: &BatchWriter, capacity: usize) -> BytesMut {
@@ -176,47 +184,28 @@ fn start_batch(writer: &BatchWriter, capacity: usize) -> BytesMut {
     open
 }
 
-/// Events emitted and not yet taken by the sender: the batch being filled, and sealed ones.
+/// A batch being filled: the gRPC prefix (written at sealing), the batch header, then `count`
+/// events, not yet numbered.
 #[derive(Debug)]
-struct Unsent {
-    /// Sequence of the next event.
-    next_seq: u64,
-    /// The batch being filled: the gRPC prefix (written at sealing), the batch header, then
-    /// `open_count` events from `open_first`.
-    open: BytesMut,
-    open_first: u64,
-    open_count: u64,
-    /// Sealed batches, oldest first, and the events they hold.
-    sealed: VecDeque<Batch>,
-    sealed_events: u64,
+struct Open {
+    buf: BytesMut,
+    count: u64,
 }
 
-impl Unsent {
-    fn events(&self) -> u64 {
-        self.sealed_events + self.open_count
-    }
+/// One shard's batch being filled, on cache lines of its own: threads filling different shards
+/// do not share a line.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Shard(Mutex<Open>);
 
-    /// Seals the batch being filled, if it holds anything.
-    fn seal(&mut self, writer: &BatchWriter) {
-        if self.open_count == 0 {
-            return;
-        }
-        // 1 MiB and one event at most (an MQTT packet is under 256 MiB): the length fits.
-        let len = u32::try_from(self.open.len() - GRPC_PREFIX).unwrap_or(u32::MAX);
-        self.open[1..GRPC_PREFIX].copy_from_slice(&len.to_be_bytes());
-        let bytes = if self.open.len() < self.open.capacity() / 4 {
-            // A small batch (a quiet moment): copied out, and the buffer kept.
-            let bytes = Bytes::copy_from_slice(&self.open);
-            self.open.truncate(GRPC_PREFIX + writer.header_len());
-            bytes
-        } else {
-            let capacity = self.open.len().clamp(4096, MAX_BATCH_BYTES + 4096);
-            std::mem::replace(&mut self.open, start_batch(writer, capacity)).freeze()
-        };
-        self.sealed.push_back(Batch { first: self.open_first, count: self.open_count, bytes });
-        self.sealed_events += self.open_count;
-        self.open_count = 0;
-    }
+/// Sealed batches not yet taken by the sender.
+#[derive(Debug)]
+struct Sealed {
+    /// Sequence of the next event numbered (events are numbered when their batch is sealed).
+    next_seq: u64,
+    /// Oldest first, and the events they hold.
+    batches: VecDeque<Batch>,
+    events: u64,
 }
 
 /// Batches taken by the sender and not yet acknowledged, kept across reconnects.
@@ -232,16 +221,22 @@ struct Shared {
     incarnation: u64,
     writer: BatchWriter,
     /// Events per batch: `batch_size`, fewer when the buffer is small, so that dropping the
-    /// oldest batch drops few events.
+    /// oldest batch drops few events and the shards' batches being filled fit in the buffer.
     batch_events: u64,
     /// `buffer_size`: most events unsent, and most sent and unacknowledged.
     buffer_size: u64,
+    /// Most events in sealed batches: `buffer_size` less what the shards' batches being filled
+    /// can hold, so that unsent events never exceed `buffer_size`.
+    sealed_limit: u64,
     /// Kinds from the configuration.
     static_mask: u32,
     /// Kinds wanted: the configuration's plus those the relay asked for (kept across reconnects).
     wanted: AtomicU32,
-    unsent: Mutex<Unsent>,
-    /// Events in the sender's window (changed under the `unsent` lock when batches are taken).
+    /// The batches being filled, a power of two of them; a client's events always go to the
+    /// same one ([`shard_of`] its client id), so they keep their order.
+    shards: Box<[Shard]>,
+    sealed: Mutex<Sealed>,
+    /// Events in the sender's window (changed under the `sealed` lock when batches are taken).
     in_flight: AtomicU64,
     /// Wakes the sender: new events.
     wake: Notify,
@@ -257,6 +252,24 @@ struct Shared {
     closed: CancellationToken,
 }
 
+/// The shard of a client id: its length and up to 8 bytes from each end, mixed; the caller
+/// keeps the low bits. Client ids of one application tend to differ in their last characters, so
+/// those are read as the low bits of `tail`: a multiplication carries every bit into the top
+/// byte, which is what is returned.
+fn shard_of(client_id: &str) -> usize {
+    let b = client_id.as_bytes();
+    let (head, tail) = match (b.first_chunk::<8>(), b.last_chunk::<8>()) {
+        (Some(head), Some(tail)) => (u64::from_le_bytes(*head), u64::from_be_bytes(*tail)),
+        _ => {
+            let mut short = [0; 8];
+            short[8 - b.len()..].copy_from_slice(b);
+            (0, u64::from_be_bytes(short))
+        }
+    };
+    let mixed = (head.rotate_left(29) ^ tail ^ b.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (mixed >> 56) as usize
+}
+
 /// The gRPC event emitter. Cloning shares it.
 #[derive(Debug, Clone)]
 pub struct GrpcEvents {
@@ -265,29 +278,41 @@ pub struct GrpcEvents {
 
 impl GrpcEvents {
     /// Starts the sender task (it connects lazily and reconnects forever) and returns the sink.
+    /// Events are batched in twice as many shards as there are cores (at most 16).
     pub fn start(config: GrpcEventsConfig) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self::with_shards(config, (2 * cores).min(16))
+    }
+
+    /// [`start`](Self::start) with `shards` batches being filled (rounded up to a power of two).
+    fn with_shards(config: GrpcEventsConfig, shards: usize) -> Self {
         let static_mask = config.always.iter().fold(0, |m, k| m | bit(*k));
         let buffer_size = config.buffer_size.max(1) as u64;
-        let batch_events = (config.batch_size.max(1) as u64).min((buffer_size / 8).max(1));
+        let shards = shards.max(1).next_power_of_two();
+        let batch_events = (config.batch_size.max(1) as u64)
+            .min(buffer_size / 8)
+            .min(buffer_size / (2 * shards as u64))
+            .max(1);
+        // A shard's batch holds at most `batch_events - 1` events between calls: it is sealed
+        // at `batch_events`.
+        let sealed_limit =
+            buffer_size.saturating_sub(shards as u64 * (batch_events - 1)).max(batch_events);
         let incarnation = crate::clock::now_ms();
         let writer = BatchWriter::new(&config.node_id, incarnation);
-        let open = start_batch(&writer, 4096);
+        let shards = (0..shards)
+            .map(|_| Shard(Mutex::new(Open { buf: start_batch(&writer, 4096), count: 0 })))
+            .collect();
         let shared = Arc::new(Shared {
             config,
             incarnation,
             writer,
             batch_events,
             buffer_size,
+            sealed_limit,
             static_mask,
             wanted: AtomicU32::new(static_mask),
-            unsent: Mutex::new(Unsent {
-                next_seq: 1,
-                open,
-                open_first: 1,
-                open_count: 0,
-                sealed: VecDeque::new(),
-                sealed_events: 0,
-            }),
+            shards,
+            sealed: Mutex::new(Sealed { next_seq: 1, batches: VecDeque::new(), events: 0 }),
             in_flight: AtomicU64::new(0),
             wake: Notify::new(),
             signalled: AtomicBool::new(false),
@@ -330,12 +355,13 @@ impl GrpcEvents {
     /// The emitter's counters.
     pub fn stats(&self) -> EmitterStats {
         let s = &self.shared;
-        let unsent = s.unsent.lock();
+        let open = s.open_events();
+        let sealed = s.sealed.lock();
         EmitterStats {
-            emitted: unsent.next_seq - 1,
+            emitted: sealed.next_seq - 1 + open,
             dropped: s.dropped.load(Relaxed),
             acked: s.acked.load(Relaxed),
-            buffered: unsent.events() + s.in_flight.load(Relaxed),
+            buffered: open + sealed.events + s.in_flight.load(Relaxed),
             connects: s.connects.load(Relaxed),
         }
     }
@@ -347,11 +373,12 @@ impl EventSink for GrpcEvents {
     }
 
     fn emit(&self, event: BrokerEvent) {
-        self.shared.push(event.timestamp_ms, &Body::of(&event.kind));
+        let client_id = event.kind.client_id();
+        self.shared.push(client_id, event.timestamp_ms, &Body::of(&event.kind));
     }
 
     fn emit_message_publish(&self, message: &MessageRef) {
-        self.shared.push(message.received_at_ms, &Body::publish(message));
+        self.shared.push(&message.from_client_id, message.received_at_ms, &Body::publish(message));
     }
 
     fn dropped(&self) -> u64 {
@@ -360,26 +387,18 @@ impl EventSink for GrpcEvents {
 }
 
 impl Shared {
-    /// Numbers and encodes one event into the batch being filled.
-    fn push(&self, timestamp_ms: u64, body: &Body) {
+    /// Encodes one event into its client's batch being filled (numbered when the batch is
+    /// sealed).
+    fn push(&self, client_id: &str, timestamp_ms: u64, body: &Body) {
+        let shard = &self.shards[shard_of(client_id) & (self.shards.len() - 1)];
         let (mut dropped, mut sealed) = (0, false);
         {
-            let mut unsent = self.unsent.lock();
-            let seq = unsent.next_seq;
-            unsent.next_seq += 1;
-            if unsent.open_count == 0 {
-                unsent.open_first = seq;
-            }
-            self.writer.put_event(&mut unsent.open, seq, timestamp_ms, body);
-            unsent.open_count += 1;
-            if unsent.open_count >= self.batch_events || unsent.open.len() >= MAX_BATCH_BYTES {
-                unsent.seal(&self.writer);
+            let mut open = shard.0.lock();
+            BatchWriter::put_event(&mut open.buf, timestamp_ms, body);
+            open.count += 1;
+            if open.count >= self.batch_events || open.buf.len() >= MAX_BATCH_BYTES {
+                dropped = self.seal(&mut open);
                 sealed = true;
-            }
-            while unsent.events() > self.buffer_size {
-                let Some(oldest) = unsent.sealed.pop_front() else { break };
-                unsent.sealed_events -= oldest.count;
-                dropped += oldest.count;
             }
         }
         if dropped > 0 {
@@ -391,6 +410,63 @@ impl Shared {
         {
             self.wake.notify_one();
         }
+    }
+
+    /// Seals a shard's batch, if it holds anything: numbers its events, queues it, and drops the
+    /// oldest sealed batches beyond the buffer; returns the events dropped. Called with the
+    /// shard's lock held (the `sealed` lock is taken inside: always in that order).
+    fn seal(&self, open: &mut Open) -> u64 {
+        if open.count == 0 {
+            return 0;
+        }
+        // What can be done before the `sealed` lock is: room for the last field, and the buffer
+        // that replaces a full one.
+        open.buf.reserve(FINISH_BYTES);
+        let fresh = (open.buf.len() >= open.buf.capacity() / 4).then(|| {
+            let capacity = open.buf.len().clamp(4096, MAX_BATCH_BYTES + 4096);
+            start_batch(&self.writer, capacity)
+        });
+        let mut sealed = self.sealed.lock();
+        let first = sealed.next_seq;
+        sealed.next_seq += open.count;
+        BatchWriter::finish(&mut open.buf, first);
+        // 1 MiB and one event at most (an MQTT packet is under 256 MiB): the length fits.
+        let len = u32::try_from(open.buf.len() - GRPC_PREFIX).unwrap_or(u32::MAX);
+        open.buf[1..GRPC_PREFIX].copy_from_slice(&len.to_be_bytes());
+        let bytes = match fresh {
+            Some(fresh) => std::mem::replace(&mut open.buf, fresh).freeze(),
+            None => {
+                // A small batch (a quiet moment): copied out, and the buffer kept.
+                let bytes = Bytes::copy_from_slice(&open.buf);
+                open.buf.truncate(GRPC_PREFIX + self.writer.header_len());
+                bytes
+            }
+        };
+        sealed.batches.push_back(Batch { first, count: open.count, bytes });
+        sealed.events += open.count;
+        open.count = 0;
+        let mut dropped = 0;
+        while sealed.events > self.sealed_limit {
+            let Some(oldest) = sealed.batches.pop_front() else { break };
+            sealed.events -= oldest.count;
+            dropped += oldest.count;
+        }
+        dropped
+    }
+
+    /// Seals every shard's batch that holds events (the sender, when nothing is in flight).
+    fn seal_all(&self) {
+        for shard in &*self.shards {
+            let dropped = self.seal(&mut shard.0.lock());
+            if dropped > 0 {
+                self.count_drops(dropped);
+            }
+        }
+    }
+
+    /// Events in the shards' batches being filled.
+    fn open_events(&self) -> u64 {
+        self.shards.iter().map(|shard| shard.0.lock().count).sum()
     }
 
     fn count_drops(&self, n: u64) {
@@ -406,23 +482,24 @@ impl Shared {
     }
 
     /// Whether a batch is ready to be taken: a sealed one, or, when `idle` (nothing in flight),
-    /// the one being filled.
+    /// one being filled.
     fn ready(&self, idle: bool) -> bool {
-        let unsent = self.unsent.lock();
-        !unsent.sealed.is_empty() || (idle && unsent.open_count > 0)
+        // The `sealed` lock is let go before a shard's is taken (the order is shard, then sealed).
+        let sealed = !self.sealed.lock().batches.is_empty();
+        sealed || (idle && self.open_events() > 0)
     }
 
-    /// Takes the oldest sealed batch into the window; when there is none and `idle`, seals and
-    /// takes the one being filled.
+    /// Takes the oldest sealed batch into the window; when there is none and `idle`, seals the
+    /// batches being filled first.
     fn take(&self, window: &mut Window, idle: bool) -> bool {
         // Events pushed after this point signal again.
         self.signalled.store(false, Ordering::Release);
-        let mut unsent = self.unsent.lock();
-        if unsent.sealed.is_empty() && idle {
-            unsent.seal(&self.writer);
+        if idle && self.sealed.lock().batches.is_empty() {
+            self.seal_all();
         }
-        let Some(batch) = unsent.sealed.pop_front() else { return false };
-        unsent.sealed_events -= batch.count;
+        let mut sealed = self.sealed.lock();
+        let Some(batch) = sealed.batches.pop_front() else { return false };
+        sealed.events -= batch.count;
         window.events += batch.count;
         window.batches.push_back(batch);
         // Under the lock, so that `drained` never sees a batch in neither place.
@@ -430,10 +507,14 @@ impl Shared {
         true
     }
 
-    /// Nothing unsent and nothing unacknowledged.
+    /// Nothing unsent and nothing unacknowledged. The shards are looked at first: a batch moves
+    /// from a shard to the sealed queue, and from there to the window, never back.
     fn drained(&self) -> bool {
-        let unsent = self.unsent.lock();
-        unsent.events() == 0 && self.in_flight.load(Relaxed) == 0
+        if self.open_events() > 0 {
+            return false;
+        }
+        let sealed = self.sealed.lock();
+        sealed.events == 0 && self.in_flight.load(Relaxed) == 0
     }
 }
 
@@ -595,8 +676,8 @@ mod tests {
     use crate::{events::Event, test_util::message};
     use mqtt_codec::QoS;
 
-    fn emitter(buffer_size: usize, batch_size: usize) -> GrpcEvents {
-        GrpcEvents::start(GrpcEventsConfig {
+    fn config(buffer_size: usize, batch_size: usize) -> GrpcEventsConfig {
+        GrpcEventsConfig {
             // Nothing listens on port 1: the relay is down.
             address: "127.0.0.1:1".into(),
             node_id: Arc::from("n1"),
@@ -605,28 +686,45 @@ mod tests {
             reconnect_delay: Duration::from_secs(60),
             always: vec![EventKind::MessagePublish],
             security: proto::grpc::Security::default(),
-        })
+        }
     }
 
-    /// The events held unsent, decoded: (sequence, timestamp).
-    fn unsent(events: &GrpcEvents) -> Vec<(u64, u64)> {
+    /// An emitter filling one batch at a time (the counts below are exact).
+    fn emitter(buffer_size: usize, batch_size: usize) -> GrpcEvents {
+        GrpcEvents::with_shards(config(buffer_size, batch_size), 1)
+    }
+
+    /// Every event held unsent, decoded and numbered as webhook-relay numbers them, in the order
+    /// of the batches (the batches being filled are sealed first).
+    fn held(events: &GrpcEvents) -> Vec<pb::Event> {
         use prost::Message as _;
         let s = &events.shared;
-        let mut unsent = s.unsent.lock();
-        unsent.seal(&s.writer);
+        s.seal_all();
+        let sealed = s.sealed.lock();
         let mut held = Vec::new();
-        for batch in &unsent.sealed {
+        let mut next = None;
+        for batch in &sealed.batches {
             let prefix =
                 u32::from_be_bytes(batch.bytes[1..GRPC_PREFIX].try_into().unwrap_or_default());
             assert_eq!((batch.bytes[0], prefix as usize), (0, batch.bytes.len() - GRPC_PREFIX));
             let decoded =
                 pb::EventBatch::decode(batch.bytes.slice(GRPC_PREFIX..)).unwrap_or_default();
             assert_eq!((decoded.node_id.as_str(), decoded.incarnation), ("n1", s.incarnation));
-            let seqs: Vec<u64> = decoded.events.iter().map(|e| e.sequence).collect();
-            assert_eq!(seqs, (batch.first..=batch.last()).collect::<Vec<_>>());
-            held.extend(decoded.events.iter().map(|e| (e.sequence, e.timestamp_ms)));
+            assert_eq!(decoded.events.len() as u64, batch.count);
+            assert_eq!(decoded.first_sequence, batch.first, "numbered from the batch's first");
+            assert!(next.is_none_or(|next| batch.first >= next), "queued in sequence order");
+            next = Some(batch.first + batch.count);
+            for (event, sequence) in decoded.events.into_iter().zip(batch.first..) {
+                assert_eq!(event.sequence, 0, "numbered by the batch");
+                held.push(pb::Event { sequence, ..event });
+            }
         }
         held
+    }
+
+    /// The events held unsent: (sequence, timestamp).
+    fn unsent(events: &GrpcEvents) -> Vec<(u64, u64)> {
+        held(events).iter().map(|e| (e.sequence, e.timestamp_ms)).collect()
     }
 
     fn publish_at(events: &GrpcEvents, timestamp_ms: u64) {
@@ -655,14 +753,19 @@ mod tests {
     #[tokio::test]
     async fn events_are_sealed_in_batches_and_the_oldest_batch_makes_room() {
         // 80 events held at most, in batches of 10 (an eighth of the buffer, being less than
-        // batch_size): the 81st event makes room by dropping the oldest batch whole.
+        // batch_size). The batch being filled counts as nearly full (9 events), so sealed
+        // batches may hold 71 events: the 80th event seals an eighth batch, which makes room by
+        // dropping the oldest batch whole.
         let events = emitter(80, 64);
-        for i in 0..80 {
+        for i in 0..79 {
             publish_at(&events, 1000 + i);
         }
         assert_eq!(events.stats().dropped, 0);
-        let sizes: Vec<u64> = events.shared.unsent.lock().sealed.iter().map(|b| b.count).collect();
-        assert_eq!(sizes, [10; 8]);
+        let sizes: Vec<u64> = events.shared.sealed.lock().batches.iter().map(|b| b.count).collect();
+        assert_eq!(sizes, [10; 7]);
+        publish_at(&events, 1079);
+        let stats = events.stats();
+        assert_eq!((stats.emitted, stats.dropped, stats.buffered), (80, 10, 70));
         publish_at(&events, 2000);
         let stats = events.stats();
         assert_eq!((stats.emitted, stats.dropped, stats.buffered), (81, 10, 71));
@@ -670,6 +773,51 @@ mod tests {
         assert_eq!(held.first(), Some(&(11, 1010)));
         assert_eq!(held.last(), Some(&(81, 2000)));
         assert_eq!(held.len(), 71);
+    }
+
+    #[tokio::test]
+    async fn each_client_keeps_its_order_across_shards_and_every_event_is_numbered_once() {
+        // 8 shards; 12 clients publishing in turns, 50 events each, in batches of 7: batches of
+        // different shards are sealed in whatever order they fill.
+        let events = GrpcEvents::with_shards(config(100_000, 7), 8);
+        let clients: Vec<String> = (0..12).map(|c| format!("client-{c}")).collect();
+        for i in 0..50u64 {
+            for (c, client) in clients.iter().enumerate() {
+                let message = Arc::new(crate::message::Message {
+                    topic: format!("t/{c}").into(),
+                    payload: Bytes::from_static(b"payload"),
+                    qos: QoS::AtMostOnce,
+                    retain: false,
+                    properties: mqtt_codec::PublishProperties::default(),
+                    publisher: None,
+                    from_client_id: client.as_str().into(),
+                    from_username: None,
+                    received_at: std::time::Instant::now(),
+                    received_at_ms: i,
+                });
+                events.emit_message_publish(&message);
+            }
+        }
+        let shards: std::collections::HashSet<usize> =
+            clients.iter().map(|c| shard_of(c) & 7).collect();
+        assert!(shards.len() >= 4, "the clients are spread over shards: {shards:?}");
+        let held = held(&events);
+        let sequences: Vec<u64> = held.iter().map(|e| e.sequence).collect();
+        assert_eq!(sequences, (1..=600).collect::<Vec<_>>(), "numbered 1..=600 without gaps");
+        for client in &clients {
+            let times: Vec<u64> = held
+                .iter()
+                .filter_map(|e| match &e.payload {
+                    Some(pb::event::Payload::MessagePublish(p)) => p.message.as_ref(),
+                    _ => None,
+                })
+                .filter(|m| m.from_client_id == *client)
+                .map(|m| m.received_at_ms)
+                .collect();
+            assert_eq!(times, (0..50).collect::<Vec<_>>(), "{client}: in the order published");
+        }
+        let stats = events.stats();
+        assert_eq!((stats.emitted, stats.dropped, stats.buffered), (600, 0, 600));
     }
 
     #[tokio::test]
@@ -691,7 +839,7 @@ mod tests {
             events.emit_message_publish(&big);
         }
         let sizes: Vec<(u64, usize)> =
-            events.shared.unsent.lock().sealed.iter().map(|b| (b.count, b.bytes.len())).collect();
+            events.shared.sealed.lock().batches.iter().map(|b| (b.count, b.bytes.len())).collect();
         assert_eq!(sizes.len(), 1, "{sizes:?}");
         assert_eq!(sizes[0].0, 4);
         assert!(sizes[0].1 >= MAX_BATCH_BYTES);

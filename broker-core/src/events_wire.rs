@@ -2,8 +2,9 @@
 //! events, without building the prost structs first.
 //!
 //! The emitter encodes each event as it is emitted, into the batch being filled; a batch is the
-//! header ([`BatchWriter::header`]: node and incarnation) followed by events in sequence order.
-//! An event carries its sequence, time and payload; its id, node and incarnation are the batch's
+//! header ([`BatchWriter::header`]: node and incarnation), the events, then the sequence of the
+//! first ([`BatchWriter::finish`]), written when the batch is sealed and numbered. An event
+//! carries its time and payload; its id, node, incarnation and sequence are the batch's
 //! (webhook-relay fills them in), which leaves out about a third of a small message's event.
 //! A `message_publish` event is the bulk of the stream (one per message), so it is encoded by
 //! hand from the shared [`Message`]: no `String` per topic or client id, no second pass to size
@@ -27,8 +28,8 @@ use crate::{
 const BATCH_NODE_ID: u32 = 1;
 const BATCH_INCARNATION: u32 = 2;
 const BATCH_EVENTS: u32 = 3;
-/// `Event` field numbers (1–3, id, node and incarnation, are the batch's).
-const EVENT_SEQUENCE: u32 = 4;
+const BATCH_FIRST_SEQUENCE: u32 = 4;
+/// `Event` field numbers (1–4, id, node, incarnation and sequence, are the batch's).
 const EVENT_TIMESTAMP: u32 = 5;
 const EVENT_MESSAGE_PUBLISH: u32 = 19;
 /// `MessagePublish.message`.
@@ -100,17 +101,20 @@ impl BatchWriter {
         str_len(BATCH_NODE_ID, &self.node_id) + u64_len(BATCH_INCARNATION, self.incarnation)
     }
 
-    /// Appends one `Event` (a length-delimited field of the batch): its sequence, time and body.
-    /// Its id, node and incarnation are left out: they are the batch's, and webhook-relay fills
-    /// them in (`tern.events.v1.Event`).
-    pub(crate) fn put_event(&self, buf: &mut BytesMut, seq: u64, timestamp_ms: u64, body: &Body) {
-        let len =
-            u64_len(EVENT_SEQUENCE, seq) + u64_len(EVENT_TIMESTAMP, timestamp_ms) + body.len();
+    /// Appends one `Event` (a length-delimited field of the batch): its time and body. Its id,
+    /// node, incarnation and sequence are left out: they are the batch's, and webhook-relay fills
+    /// them in (`tern.events.v1.Event`, `EventBatch.first_sequence`).
+    pub(crate) fn put_event(buf: &mut BytesMut, timestamp_ms: u64, body: &Body) {
+        let len = u64_len(EVENT_TIMESTAMP, timestamp_ms) + body.len();
         buf.reserve(nested_len(BATCH_EVENTS, len));
         put_header(buf, BATCH_EVENTS, len);
-        put_u64(buf, EVENT_SEQUENCE, seq);
         put_u64(buf, EVENT_TIMESTAMP, timestamp_ms);
         body.put(buf);
+    }
+
+    /// Ends a batch whose first event is number `first`: its events are numbered from it.
+    pub(crate) fn finish(buf: &mut BytesMut, first: u64) {
+        put_u64(buf, BATCH_FIRST_SEQUENCE, first);
     }
 }
 
@@ -451,14 +455,15 @@ mod tests {
         let mut buf = BytesMut::new();
         writer.header(&mut buf);
         assert_eq!(buf.len(), writer.header_len());
-        for (event, seq) in events.iter().zip(first_seq..) {
-            writer.put_event(&mut buf, seq, event.timestamp_ms, &Body::of(&event.kind));
+        for event in events {
+            BatchWriter::put_event(&mut buf, event.timestamp_ms, &Body::of(&event.kind));
         }
+        BatchWriter::finish(&mut buf, first_seq);
         buf.freeze()
     }
 
-    /// What the prost types encode for the same events: the reference (events without id, node
-    /// and incarnation: the batch's).
+    /// What the prost types encode for the same events: the reference (events without id, node,
+    /// incarnation and sequence: the batch's).
     fn reference(writer: &BatchWriter, first_seq: u64, events: &[BrokerEvent]) -> pb::EventBatch {
         let node = &*writer.node_id;
         pb::EventBatch {
@@ -466,14 +471,13 @@ mod tests {
             incarnation: writer.incarnation,
             events: events
                 .iter()
-                .zip(first_seq..)
-                .map(|(event, seq)| pb::Event {
-                    sequence: seq,
+                .map(|event| pb::Event {
                     timestamp_ms: event.timestamp_ms,
                     payload: Some(payload(&event.kind)),
                     ..pb::Event::default()
                 })
                 .collect(),
+            first_sequence: first_seq,
         }
     }
 

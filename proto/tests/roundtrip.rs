@@ -196,6 +196,7 @@ fn event_messages_roundtrip() {
                 }
             })
             .collect(),
+        first_sequence: 0,
     };
     assert_eq!(batch.events.len(), 13, "one event of each type");
     roundtrip(&batch);

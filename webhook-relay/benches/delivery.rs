@@ -81,6 +81,7 @@ async fn measure() {
         node_id: "bench".into(),
         incarnation: 1,
         events: (b * BATCH + 1..=(b + 1) * BATCH).map(event).collect(),
+        first_sequence: 0,
     }));
     let total = EVENTS / BATCH * BATCH;
     let mut acks = client.publish(batches).await.expect("publish").into_inner();

@@ -1,6 +1,6 @@
 //! Reading a broker's batch (`wire::parse_batch`): what webhook-relay does to every event it
 //! takes in, before the outbox. A batch of 512 `message_publish` events of 64-byte payloads, as
-//! broker-core sends them under load (without id, node and incarnation: the batch's).
+//! broker-core sends them under load (without id, node, incarnation and sequence: the batch's).
 //!
 //! `cargo bench -p webhook-relay --bench wire`
 
@@ -12,7 +12,6 @@ use webhook_relay::wire::parse_batch;
 fn batch() -> Bytes {
     let events = (1..=512u64)
         .map(|seq| pb::Event {
-            sequence: seq,
             timestamp_ms: 1_700_000_000_000 + seq,
             payload: Some(pb::event::Payload::MessagePublish(pb::MessagePublish {
                 message: Some(types::Message {
@@ -28,7 +27,12 @@ fn batch() -> Bytes {
             ..Default::default()
         })
         .collect();
-    let batch = pb::EventBatch { node_id: "bench".into(), incarnation: 1_700_000_000_000, events };
+    let batch = pb::EventBatch {
+        node_id: "bench".into(),
+        incarnation: 1_700_000_000_000,
+        events,
+        first_sequence: 1,
+    };
     Bytes::from(prost::Message::encode_to_vec(&batch))
 }
 

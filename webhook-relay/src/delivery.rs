@@ -840,6 +840,7 @@ mod tests {
             node_id: "n1".into(),
             incarnation: 1,
             events: vec![Event { sequence: 1, ..Default::default() }],
+            first_sequence: 0,
         };
         let names: Vec<Arc<str>> = before.iter().map(|t| Arc::clone(&t.name)).collect();
         outbox.append(batch, 0, &names, |_, to| to.extend([0, 1])).expect("append");

@@ -689,6 +689,7 @@ mod tests {
             node_id: "n1".into(),
             incarnation,
             events: sequences.map(|s| event(s, &format!("c{s}"))).collect(),
+            first_sequence: 0,
         }
     }
 

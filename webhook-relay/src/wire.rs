@@ -5,10 +5,11 @@
 //! strings and vectors nor encoded again: that work, once per event, was most of the relay's
 //! intake cost. Events are decoded when a delivery or a live subscriber needs them.
 //!
-//! A broker leaves each event's id, node and incarnation out: they are the batch's. The relay puts
-//! the batch's node and incarnation back in front of such an event when it stores it ([`RawEvent::
-//! write_to`]), and [`decode_event`] fills in the id, so the outbox, deliveries and subscribers
-//! see whole events.
+//! A broker leaves each event's id, node, incarnation and sequence out: they are the batch's (the
+//! sequence is numbered from `EventBatch.first_sequence`). The relay puts the batch's node and
+//! incarnation and the event's sequence back in front of such an event when it stores it
+//! ([`RawEvent::write_to`]), and [`decode_event`] fills in the id, so the outbox, deliveries and
+//! subscribers see whole events.
 //!
 //! What is checked here: the batch's and each event's framing (every field's key, varint and
 //! length within bounds), the payload's framing down to the message and its topic (valid UTF-8).
@@ -41,6 +42,8 @@ pub struct RawEvent {
     origin: Option<Bytes>,
     /// Its per-node sequence.
     pub sequence: u64,
+    /// Whether the sequence was the batch's (written as a field before `bytes`, after `origin`).
+    numbered: bool,
     /// When it happened, epoch ms.
     pub timestamp_ms: u64,
     /// Its type (`None`: an event without payload).
@@ -64,7 +67,25 @@ impl RawEvent {
 
     /// Bytes [`write_to`](Self::write_to) writes.
     pub fn len(&self) -> usize {
-        self.origin.as_ref().map_or(0, Bytes::len) + self.bytes.len()
+        self.origin.as_ref().map_or(0, Bytes::len) + self.sequence_field().len + self.bytes.len()
+    }
+
+    /// The `sequence` field, for an event numbered by its batch (else nothing).
+    fn sequence_field(&self) -> SequenceField {
+        let mut field = SequenceField { bytes: [0; 11], len: 0 };
+        if self.numbered {
+            field.bytes[0] = SEQUENCE_KEY;
+            let mut v = self.sequence;
+            let mut len = 1;
+            while v >= 0x80 {
+                field.bytes[len] = (v as u8) | 0x80;
+                v >>= 7;
+                len += 1;
+            }
+            field.bytes[len] = v as u8;
+            field.len = len + 1;
+        }
+        field
     }
 
     /// Whether the event is empty (an `Event` with every field at its default).
@@ -78,15 +99,15 @@ impl RawEvent {
         if let Some(origin) = &self.origin {
             out.extend_from_slice(origin);
         }
+        out.extend_from_slice(self.sequence_field().as_ref());
         out.extend_from_slice(&self.bytes);
     }
 
     /// Decodes the whole event.
     pub fn decode(&self) -> Result<Event, prost::DecodeError> {
-        match &self.origin {
-            Some(origin) => decode_event(origin.as_ref().chain(self.bytes.as_ref())),
-            None => decode_event(self.bytes.as_ref()),
-        }
+        let origin = self.origin.as_deref().unwrap_or_default();
+        let sequence = self.sequence_field();
+        decode_event(origin.chain(sequence.as_ref()).chain(self.bytes.as_ref()))
     }
 
     /// Encodes a decoded event (tests and callers that hold `Event`s).
@@ -97,9 +118,35 @@ impl RawEvent {
     }
 }
 
+/// The key of `Event.sequence` (field 4, varint).
+const SEQUENCE_KEY: u8 = 4 << 3;
+
+/// An encoded `sequence` field: its key and varint.
+struct SequenceField {
+    bytes: [u8; 11],
+    len: usize,
+}
+
+impl AsRef<[u8]> for SequenceField {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl RawBatch {
+    /// Numbers the events sent without a sequence from `first`, in the order they came.
+    fn number(&mut self, first: u64) {
+        let unnumbered = self.events.iter_mut().filter(|event| event.sequence == 0);
+        for (event, sequence) in unnumbered.zip(first..) {
+            event.sequence = sequence;
+            event.numbered = true;
+        }
+    }
+}
+
 impl From<EventBatch> for RawBatch {
     /// As a broker's batch is read: events without their own node and incarnation get the
-    /// batch's.
+    /// batch's, and events without a sequence are numbered from `first_sequence`.
     fn from(batch: EventBatch) -> Self {
         let origin = origin(&batch.node_id, batch.incarnation);
         let events = batch
@@ -113,7 +160,11 @@ impl From<EventBatch> for RawBatch {
                 raw
             })
             .collect();
-        Self { node_id: batch.node_id, incarnation: batch.incarnation, events }
+        let mut raw = Self { node_id: batch.node_id, incarnation: batch.incarnation, events };
+        if batch.first_sequence > 0 {
+            raw.number(batch.first_sequence);
+        }
+        raw
     }
 }
 
@@ -347,11 +398,13 @@ pub fn parse_batch(mut bytes: Bytes) -> Result<RawBatch, String> {
     let mut batch = RawBatch::default();
     let mut node_id = None;
     let mut events = Vec::new();
+    let mut first_sequence = 0;
     for field in fields(&bytes) {
         match field? {
             (1, Value::Bytes(range)) => node_id = Some(range),
             (2, Value::Varint(v)) => batch.incarnation = v,
             (3, Value::Bytes(range)) => events.push(range),
+            (4, Value::Varint(v)) => first_sequence = v,
             _ => {}
         }
     }
@@ -367,6 +420,9 @@ pub fn parse_batch(mut bytes: Bytes) -> Result<RawBatch, String> {
         let event = bytes.split_to(range.len());
         consumed = range.end;
         batch.events.push(parse_event_from(event, origin.as_ref())?);
+    }
+    if first_sequence > 0 {
+        batch.number(first_sequence);
     }
     Ok(batch)
 }
@@ -451,7 +507,12 @@ mod tests {
 
     #[test]
     fn a_batch_reads_as_prost_decodes_it_for_every_event_type() {
-        let batch = EventBatch { node_id: "node-ä".into(), incarnation: 7, events: every_kind() };
+        let batch = EventBatch {
+            node_id: "node-ä".into(),
+            incarnation: 7,
+            events: every_kind(),
+            first_sequence: 0,
+        };
         let raw = parse_batch(Bytes::from(prost::Message::encode_to_vec(&batch))).expect("parses");
         assert_eq!((raw.node_id.as_str(), raw.incarnation), ("node-ä", 7));
         assert_eq!(raw.events.len(), batch.events.len());
@@ -477,7 +538,12 @@ mod tests {
                 ..e.clone()
             })
             .collect();
-        let batch = EventBatch { node_id: "n1".into(), incarnation: 7, events: compact.clone() };
+        let batch = EventBatch {
+            node_id: "n1".into(),
+            incarnation: 7,
+            events: compact.clone(),
+            first_sequence: 0,
+        };
         let raw = parse_batch(Bytes::from(prost::Message::encode_to_vec(&batch))).expect("parses");
         // A batch handed over as prost types reads the same.
         let converted = RawBatch::from(batch);
@@ -500,7 +566,12 @@ mod tests {
             assert_eq!(raw.topic(), crate::route::message_topic(full));
         }
         // Events that carry their own are stored as sent.
-        let batch = EventBatch { node_id: "other".into(), incarnation: 9, events: full.clone() };
+        let batch = EventBatch {
+            node_id: "other".into(),
+            incarnation: 9,
+            events: full.clone(),
+            first_sequence: 0,
+        };
         let raw = parse_batch(Bytes::from(prost::Message::encode_to_vec(&batch))).expect("parses");
         for (raw, full) in raw.events.iter().zip(&full) {
             let mut stored = Vec::new();
@@ -509,10 +580,76 @@ mod tests {
             assert_eq!(raw.decode().ok().as_ref(), Some(full));
         }
         // A batch from a node without id or incarnation adds nothing.
-        let batch = EventBatch { node_id: String::new(), incarnation: 0, events: compact.clone() };
+        let batch = EventBatch {
+            node_id: String::new(),
+            incarnation: 0,
+            events: compact.clone(),
+            first_sequence: 0,
+        };
         let raw = parse_batch(Bytes::from(prost::Message::encode_to_vec(&batch))).expect("parses");
         assert_eq!(raw.events[0].len(), raw.events[0].bytes.len());
         assert_eq!(raw.events[0].decode().map(|e| e.id).ok().as_deref(), Some("/0/1000"));
+    }
+
+    #[test]
+    fn events_sent_without_a_sequence_are_numbered_from_the_batch_s_first() {
+        for first in [41, 99_999_999_999] {
+            let full: Vec<Event> = every_kind()
+                .into_iter()
+                .zip(first..)
+                .map(|(event, sequence)| Event { sequence, ..event })
+                .collect();
+            let compact: Vec<Event> = full
+                .iter()
+                .map(|e| Event {
+                    id: String::new(),
+                    node_id: String::new(),
+                    incarnation: 0,
+                    sequence: 0,
+                    ..e.clone()
+                })
+                .collect();
+            // As a broker writes it: the first sequence after the events, once they are counted.
+            let mut bytes = prost::Message::encode_to_vec(&EventBatch {
+                node_id: "n1".into(),
+                incarnation: 7,
+                events: compact.clone(),
+                first_sequence: 0,
+            });
+            prost::encoding::uint64::encode(4, &first, &mut bytes);
+            let raw = parse_batch(Bytes::from(bytes)).expect("parses");
+            let converted = RawBatch::from(EventBatch {
+                node_id: "n1".into(),
+                incarnation: 7,
+                events: compact,
+                first_sequence: first,
+            });
+            assert_eq!((raw.events.len(), converted.events.len()), (full.len(), full.len()));
+            for ((raw, converted), full) in raw.events.iter().zip(&converted.events).zip(&full) {
+                let expected = Event { id: format!("n1/7/{}", full.sequence), ..full.clone() };
+                assert_eq!(raw.sequence, full.sequence);
+                assert_eq!(raw.decode().ok().as_ref(), Some(&expected));
+                assert_eq!(converted.decode().ok().as_ref(), Some(&expected));
+                // The outbox stores the number with the event.
+                let mut stored = Vec::new();
+                raw.write_to(&mut stored);
+                assert_eq!(stored.len(), raw.len());
+                assert_eq!(decode_event(stored.as_slice()).ok(), Some(expected));
+            }
+        }
+        // Events that carry a sequence keep it; only those without one are numbered.
+        let events = vec![
+            Event { sequence: 9, ..Event::default() },
+            Event { timestamp_ms: 1, ..Event::default() },
+            Event { timestamp_ms: 2, ..Event::default() },
+        ];
+        let batch = EventBatch { node_id: "n".into(), incarnation: 1, events, first_sequence: 20 };
+        let raw = parse_batch(Bytes::from(prost::Message::encode_to_vec(&batch))).expect("parses");
+        let numbers: Vec<u64> = raw.events.iter().map(|e| e.sequence).collect();
+        assert_eq!(numbers, [9, 20, 21]);
+        let decoded: Vec<u64> =
+            raw.events.iter().filter_map(|e| e.decode().ok()).map(|e| e.sequence).collect();
+        assert_eq!(decoded, [9, 20, 21]);
     }
 
     #[test]
@@ -537,7 +674,12 @@ mod tests {
 
     #[test]
     fn broken_framing_is_refused_with_a_reason() {
-        let batch = EventBatch { node_id: "n".into(), incarnation: 1, events: every_kind() };
+        let batch = EventBatch {
+            node_id: "n".into(),
+            incarnation: 1,
+            events: every_kind(),
+            first_sequence: 0,
+        };
         let good = prost::Message::encode_to_vec(&batch);
         // Cut anywhere inside, the batch either parses to fewer bytes or is refused; never panics.
         for cut in 0..good.len() {

@@ -82,9 +82,13 @@ async fn a_batch_with_broken_framing_is_refused_and_nothing_of_it_is_taken() {
     test_support::install_crypto_provider();
     let receiver = Receiver::start().await;
     let (_dir, relay) = relay(&receiver).await;
-    let good =
-        EventBatch { node_id: "n1".into(), incarnation: 1, events: vec![connected(1, "c1")] }
-            .encode_to_vec();
+    let good = EventBatch {
+        node_id: "n1".into(),
+        incarnation: 1,
+        events: vec![connected(1, "c1")],
+        first_sequence: 0,
+    }
+    .encode_to_vec();
     // The batch cut short: its event's length runs past the end.
     let (tx, mut acks) = stream(relay.addr).await;
     tx.send(Bytes::copy_from_slice(&good[..good.len() - 2])).await.expect("send");
@@ -113,7 +117,8 @@ async fn an_event_that_does_not_decode_is_dead_lettered_and_the_next_one_deliver
     bad.extend_from_slice(&[(12 << 3) | 2, 1, 0xff]);
     assert!(Event::decode(bad.as_slice()).is_err());
     let mut batch =
-        EventBatch { node_id: "n1".into(), incarnation: 1, events: vec![] }.encode_to_vec();
+        EventBatch { node_id: "n1".into(), incarnation: 1, events: vec![], first_sequence: 0 }
+            .encode_to_vec();
     for event in [bad, connected(2, "c1").encode_to_vec()] {
         batch.push((3 << 3) | 2);
         prost::encoding::encode_varint(event.len() as u64, &mut batch);
