@@ -2,8 +2,11 @@
 //!
 //! Subscriptions live in a trie sharded by the filter's first level, so publishers on different
 //! topics do not contend on one lock: a topic is matched against its first level's shard plus the
-//! shard holding filters that start with a wildcard. Shards are `parking_lot` read/write locks held
-//! only for the (synchronous) match-and-push; subscribe and unsubscribe take one shard's write lock.
+//! shard holding filters that start with a wildcard. Shards are read/write locks held only for the
+//! (synchronous) match-and-push; subscribe and unsubscribe take one shard's write lock. They are
+//! [`ShardedLock`]s: a reader locks a part of its own (by thread), so threads routing at once,
+//! which every publish on a topic not starting with `$` does through the wildcard shard, write no
+//! shared cache line; a writer locks every part.
 //!
 //! Routing pushes straight into each matching session's [`Mailbox`]: one `Arc` clone of the message
 //! per subscriber, never a payload copy. A client with several matching subscriptions gets one copy
@@ -21,7 +24,7 @@ use std::{
     },
 };
 
-use parking_lot::RwLock;
+use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard, ShardedLockWriteGuard};
 use smallvec::SmallVec;
 
 pub use filter::{QUEUE_GROUP, SubscriptionFilter, matches};
@@ -40,9 +43,9 @@ const SHARDS: usize = 16;
 #[derive(Debug)]
 pub struct Router {
     /// Filters whose first level is literal, by hash of that level.
-    shards: Box<[RwLock<Node>]>,
+    shards: Box<[ShardedLock<Node>]>,
     /// Filters whose first level is `+` or `#`.
-    wildcard: RwLock<Node>,
+    wildcard: ShardedLock<Node>,
     hasher: foldhash::fast::RandomState,
     /// The [`SharedStrategy`] in force, as its index (changed live with the configuration).
     strategy: std::sync::atomic::AtomicU8,
@@ -80,8 +83,8 @@ impl Router {
     /// An empty router.
     pub fn new(strategy: SharedStrategy) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| RwLock::new(Node::default())).collect(),
-            wildcard: RwLock::new(Node::default()),
+            shards: (0..SHARDS).map(|_| ShardedLock::new(Node::default())).collect(),
+            wildcard: ShardedLock::new(Node::default()),
             hasher: foldhash::fast::RandomState::default(),
             strategy: std::sync::atomic::AtomicU8::new(strategy as u8),
             count: AtomicUsize::new(0),
@@ -102,7 +105,7 @@ impl Router {
         }
     }
 
-    fn shard_for(&self, filter: &str) -> &RwLock<Node> {
+    fn shard_for(&self, filter: &str) -> &ShardedLock<Node> {
         let first = filter.split('/').next().unwrap_or("");
         if first == "+" || first == "#" {
             &self.wildcard
@@ -123,7 +126,7 @@ impl Router {
         mailbox: &Arc<Mailbox>,
         options: RouteOptions,
     ) -> bool {
-        let is_new = self.shard_for(&filter.filter).write().insert(
+        let is_new = write(self.shard_for(&filter.filter)).insert(
             &filter.filter,
             filter.group.as_deref(),
             mailbox,
@@ -141,7 +144,7 @@ impl Router {
 
     /// Removes a subscription. Returns whether it existed.
     pub fn unsubscribe(&self, filter: &SubscriptionFilter, mailbox: &Mailbox) -> bool {
-        let removed = self.shard_for(&filter.filter).write().remove(
+        let removed = write(self.shard_for(&filter.filter)).remove(
             &filter.filter,
             filter.group.as_deref(),
             mailbox.session(),
@@ -178,8 +181,8 @@ impl Router {
         let dollar = topic.starts_with('$');
         let levels: SmallVec<[&str; 8]> = topic.split('/').collect();
         let first = levels.first().copied().unwrap_or("");
-        let shard = self.shards[self.shard_index(first)].read();
-        let wildcard = if dollar { None } else { Some(self.wildcard.read()) };
+        let shard = read(&self.shards[self.shard_index(first)]);
+        let wildcard = if dollar { None } else { Some(read(&self.wildcard)) };
 
         let mut subscribers: Vec<&Subscriber> = Vec::new();
         let mut groups: Vec<&SharedGroup> = Vec::new();
@@ -245,9 +248,20 @@ impl Router {
     pub fn for_each(&self, mut visit: impl FnMut(&str, &Mailbox, &RouteOptions)) {
         let mut path = String::new();
         for shard in self.shards.iter().chain(std::iter::once(&self.wildcard)) {
-            walk(&shard.read(), 0, &mut path, &mut visit);
+            walk(&read(shard), 0, &mut path, &mut visit);
         }
     }
+}
+
+/// A shard locked for reading. A lock poisoned by a panic under it is taken anyway, as the
+/// `parking_lot` locks the shards used to be did: such a panic is a bug either way.
+fn read(shard: &ShardedLock<Node>) -> ShardedLockReadGuard<'_, Node> {
+    shard.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A shard locked for writing (see [`read`]).
+fn write(shard: &ShardedLock<Node>) -> ShardedLockWriteGuard<'_, Node> {
+    shard.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn walk(
