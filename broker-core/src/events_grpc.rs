@@ -176,6 +176,13 @@ const GRPC_PREFIX: usize = 5;
 /// Most bytes [`BatchWriter::finish`] appends (a key and a 10-byte varint).
 const FINISH_BYTES: usize = 11;
 
+/// The capacity of the buffer that follows a full batch of `len` bytes: an eighth more, so that
+/// the next batch of events of about the same size, and the field [`BatchWriter::finish`] adds,
+/// fit without the buffer growing (which would copy the whole batch into one twice the size).
+fn next_capacity(len: usize) -> usize {
+    (len + len / 8).clamp(4096, MAX_BATCH_BYTES + MAX_BATCH_BYTES / 8)
+}
+
 /// An empty batch: room for the gRPC prefix, then the batch header.
 fn start_batch(writer: &BatchWriter, capacity: usize) -> BytesMut {
     let mut open = BytesMut::with_capacity(capacity);
@@ -419,13 +426,11 @@ impl Shared {
         if open.count == 0 {
             return 0;
         }
-        // What can be done before the `sealed` lock is: room for the last field, and the buffer
-        // that replaces a full one.
+        // What can be done before the `sealed` lock is: room for the last field (there is room
+        // unless events grew: see `next_capacity`), and the buffer that replaces a full one.
         open.buf.reserve(FINISH_BYTES);
-        let fresh = (open.buf.len() >= open.buf.capacity() / 4).then(|| {
-            let capacity = open.buf.len().clamp(4096, MAX_BATCH_BYTES + 4096);
-            start_batch(&self.writer, capacity)
-        });
+        let fresh = (open.buf.len() >= open.buf.capacity() / 4)
+            .then(|| start_batch(&self.writer, next_capacity(open.buf.len())));
         let mut sealed = self.sealed.lock();
         let first = sealed.next_seq;
         sealed.next_seq += open.count;
@@ -454,9 +459,24 @@ impl Shared {
         dropped
     }
 
-    /// Seals every shard's batch that holds events (the sender, when nothing is in flight).
+    /// Seals every shard's batch that holds events.
+    #[cfg(test)]
     fn seal_all(&self) {
         for shard in &*self.shards {
+            let dropped = self.seal(&mut shard.0.lock());
+            if dropped > 0 {
+                self.count_drops(dropped);
+            }
+        }
+    }
+
+    /// Seals the fullest shard's batch, if any holds events (the sender, when nothing is in
+    /// flight). One, not all: under load the others go on filling, so the stream carries as few,
+    /// as large batches as with one buffer; when it is quiet, the next goes once this one is
+    /// acknowledged.
+    fn seal_fullest(&self) {
+        let fullest = self.shards.iter().max_by_key(|shard| shard.0.lock().count);
+        if let Some(shard) = fullest {
             let dropped = self.seal(&mut shard.0.lock());
             if dropped > 0 {
                 self.count_drops(dropped);
@@ -490,12 +510,12 @@ impl Shared {
     }
 
     /// Takes the oldest sealed batch into the window; when there is none and `idle`, seals the
-    /// batches being filled first.
+    /// fullest batch being filled first.
     fn take(&self, window: &mut Window, idle: bool) -> bool {
         // Events pushed after this point signal again.
         self.signalled.store(false, Ordering::Release);
         if idle && self.sealed.lock().batches.is_empty() {
-            self.seal_all();
+            self.seal_fullest();
         }
         let mut sealed = self.sealed.lock();
         let Some(batch) = sealed.batches.pop_front() else { return false };
@@ -821,6 +841,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_full_batch_is_sealed_without_its_buffer_growing() {
+        // Events of one size: each batch is as long as the one before, and its buffer, sized
+        // after that one, holds it and the first sequence written at sealing. A buffer that grew
+        // would be a new allocation, the whole batch copied into it.
+        let events = emitter(100_000, 500);
+        let shard = &events.shared.shards[0];
+        for round in 0..3 {
+            for i in 0..499 {
+                publish_at(&events, 1_000_000 + i);
+            }
+            let filled_in = shard.0.lock().buf.as_ptr();
+            publish_at(&events, 1_000_499);
+            let sealed = events.shared.sealed.lock();
+            let batch = sealed.batches.back().expect("a full batch");
+            assert_eq!(batch.count, 500);
+            if round > 0 {
+                assert_eq!(batch.bytes.as_ptr(), filled_in, "round {round}: sealed where filled");
+            }
+            assert!(shard.0.lock().buf.capacity() >= batch.bytes.len() + FINISH_BYTES);
+        }
+    }
+
+    #[tokio::test]
     async fn a_batch_is_sealed_at_a_mebibyte() {
         let events = emitter(100_000, 512);
         let big = Arc::new(crate::message::Message {
@@ -869,6 +912,42 @@ mod tests {
         assert_eq!(firsts, [(1, 5), (6, 100)]);
         assert_eq!(events.stats().buffered, 110, "in flight and unsent");
         assert!(!s.drained());
+    }
+
+    #[tokio::test]
+    async fn when_nothing_is_in_flight_the_fullest_batch_goes_and_the_others_after_it() {
+        let events = GrpcEvents::with_shards(config(1000, 100), 4);
+        let s = &events.shared;
+        // Two clients whose events go to different shards.
+        let ids: Vec<String> = (0..16).map(|i| format!("client-{i}")).collect();
+        let a = &ids[0];
+        let b = ids.iter().find(|id| shard_of(id) & 3 != shard_of(a) & 3).expect("another shard");
+        let publish = |client: &str, at: u64| {
+            events.emit(BrokerEvent {
+                timestamp_ms: at,
+                kind: Event::MessageDropped {
+                    client_id: Some(client.into()),
+                    message: message("t", QoS::AtMostOnce, false),
+                    reason: "queue_full",
+                },
+            });
+        };
+        publish(b, 1);
+        for at in 2..5 {
+            publish(a, at);
+        }
+        let mut window = Window::default();
+        assert!(s.take(&mut window, true));
+        assert!(!s.take(&mut window, false), "the other batch is not full: it waits");
+        let taken: Vec<(u64, u64)> = window.batches.iter().map(|b| (b.first, b.count)).collect();
+        assert_eq!(taken, [(1, 3)], "the fullest went, alone");
+        // Acknowledged: nothing in flight, so the other goes.
+        window = Window::default();
+        assert!(s.ready(true));
+        assert!(s.take(&mut window, true));
+        let taken: Vec<(u64, u64)> = window.batches.iter().map(|b| (b.first, b.count)).collect();
+        assert_eq!(taken, [(4, 1)]);
+        assert!(!s.ready(true), "nothing left");
     }
 
     #[test]
