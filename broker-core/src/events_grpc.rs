@@ -20,8 +20,9 @@
 //! Two bounds, each `webhook_relay.buffer_size` events:
 //! - **unsent**: when the relay is slow or down, the **oldest** sealed batch is dropped to make
 //!   room, and its events are counted in [`EmitterStats::dropped`] (and `$SYS`, and the
-//!   `tern_events_dropped_total` metric). The batches being filled count as full, so sealed ones
-//!   are dropped as soon as a shard seals one that would not fit;
+//!   `tern_events_dropped_total` metric). Each shard's batch being filled counts as nearly full
+//!   (`batch_size` − 1 events), so sealed ones are dropped as soon as a shard seals one that would
+//!   not fit;
 //! - **sent, not yet acknowledged**: the sender takes no new batch while this many are in
 //!   flight. It keeps them until the relay acknowledges them durable, and after a reconnect sends
 //!   them again first (the relay skips what it already holds). Nothing sent is dropped.
@@ -459,17 +460,6 @@ impl Shared {
         dropped
     }
 
-    /// Seals every shard's batch that holds events.
-    #[cfg(test)]
-    fn seal_all(&self) {
-        for shard in &*self.shards {
-            let dropped = self.seal(&mut shard.0.lock());
-            if dropped > 0 {
-                self.count_drops(dropped);
-            }
-        }
-    }
-
     /// Seals the fullest shard's batch, if any holds events (the sender, when nothing is in
     /// flight). One, not all: under load the others go on filling, so the stream carries as few,
     /// as large batches as with one buffer; when it is quiet, the next goes once this one is
@@ -719,7 +709,10 @@ mod tests {
     fn held(events: &GrpcEvents) -> Vec<pb::Event> {
         use prost::Message as _;
         let s = &events.shared;
-        s.seal_all();
+        for shard in &*s.shards {
+            let dropped = s.seal(&mut shard.0.lock());
+            assert_eq!(dropped, 0, "these tests read what they held");
+        }
         let sealed = s.sealed.lock();
         let mut held = Vec::new();
         let mut next = None;

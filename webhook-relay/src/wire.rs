@@ -74,16 +74,9 @@ impl RawEvent {
     fn sequence_field(&self) -> SequenceField {
         let mut field = SequenceField { bytes: [0; 11], len: 0 };
         if self.numbered {
-            field.bytes[0] = SEQUENCE_KEY;
-            let mut v = self.sequence;
-            let mut len = 1;
-            while v >= 0x80 {
-                field.bytes[len] = (v as u8) | 0x80;
-                v >>= 7;
-                len += 1;
-            }
-            field.bytes[len] = v as u8;
-            field.len = len + 1;
+            let mut free = &mut field.bytes[..];
+            prost::encoding::uint64::encode(4, &self.sequence, &mut free);
+            field.len = 11 - free.len();
         }
         field
     }
@@ -118,10 +111,7 @@ impl RawEvent {
     }
 }
 
-/// The key of `Event.sequence` (field 4, varint).
-const SEQUENCE_KEY: u8 = 4 << 3;
-
-/// An encoded `sequence` field: its key and varint.
+/// An encoded `Event.sequence` field (field 4): its key and varint, 11 bytes at most.
 struct SequenceField {
     bytes: [u8; 11],
     len: usize,
